@@ -1,0 +1,158 @@
+"""Command line: parses arguments, calls the library, shows progress. Exit codes: 0 ok, 1 bad input, 2 usage."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from healthreach._errors import InputError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="healthreach: who can reach care, how fast, and what a new clinic or ambulance station would change.",
+)
+console = Console(stderr=True)
+
+
+class Steps:
+    """Progress display: a spinner for the running step, a line with its time when it ends."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+        self._message = ""
+        self._started = 0.0
+
+    def __call__(self, message: str) -> None:
+        self.done()
+        self._message, self._started = message, time.perf_counter()
+        self._status = console.status(message)
+        self._status.start()
+
+    def done(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            console.print(f"[green]✓[/green] {self._message} [dim]({time.perf_counter() - self._started:.1f} s)[/dim]")
+            self._status = None
+
+
+def _guarded(action: Callable[[Steps], None]) -> None:
+    steps = Steps()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        action(steps)
+    except InputError as exc:
+        steps.done()
+        console.print(f"[red]Invalid input[/red]\n{exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except UsageError as exc:
+        steps.done()
+        console.print(f"[red]Usage error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    steps.done()
+
+
+def _lang(lang: str) -> str:
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("expected zh or en", param_hint="--lang")
+    return lang
+
+
+@app.command()
+def demo(
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
+    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+) -> None:
+    """Run the embedded synthetic sample county end to end: baseline and its two scenarios."""
+    from healthreach.workflow import run_demo
+
+    lang = _lang(lang)
+    _guarded(lambda steps: _report(run_demo(out=out, lang=lang, progress=steps)))
+
+
+@app.command()
+def run(
+    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
+    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+) -> None:
+    """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
+    from healthreach.workflow import run_project
+
+    lang = _lang(lang)
+    _guarded(lambda steps: _report(run_project(project, out=out, lang=lang, progress=steps)))
+
+
+@app.command()
+def compare(
+    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    scenarios: list[Path] = typer.Argument(..., help="One or more scenario files (YAML)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
+    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+) -> None:
+    """Baseline and each scenario on the same network, with their differences."""
+    from healthreach.workflow import compare_project
+
+    lang = _lang(lang)
+    _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, lang=lang, progress=steps)))
+
+
+@app.command()
+def optimize(
+    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    problem: str = typer.Option(..., "--problem", help="mclp (maximal covering), lscp (set covering) or pmedian."),
+    kind: str = typer.Option(..., "--kind", help="Kind the chosen sites become, e.g. subcentre or ems_station."),
+    k: Optional[int] = typer.Option(None, "--k", help="Number of sites (mclp, pmedian)."),
+    band: float = typer.Option(30.0, "--band", help="Coverage band in minutes (mclp, lscp)."),
+    candidates: str = typer.Option("existing:township_hc", "--candidates",
+                                   help="existing:KIND | villages | grid:METRES | FILE"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit in seconds."),
+) -> None:
+    """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
+    from healthreach.workflow import optimize_project
+
+    if problem not in ("mclp", "lscp", "pmedian"):
+        raise typer.BadParameter("expected mclp, lscp or pmedian", param_hint="--problem")
+    _guarded(lambda steps: _report(optimize_project(
+        project, problem=problem, kind=kind, k=k, band_min=band, candidates=candidates, out=out,
+        time_limit_s=time_limit, progress=steps)))
+
+
+@app.command()
+def validate(project: Path = typer.Argument(..., help="Project file (YAML).")) -> None:
+    """Check a project's inputs only; exit 1 when there are errors (warnings do not fail)."""
+    from healthreach.workflow import validate_inputs
+
+    def action(steps: Steps) -> None:
+        report = validate_inputs(project, progress=steps)
+        steps.done()
+        for row in report.itertuples(index=False):
+            colour = "red" if row.severity == "error" else "yellow"
+            console.print(f"[{colour}]{row.severity}[/{colour}] {row.file} row {row.row} ({row.id}) "
+                          f"{row.field}: {row.problem}. {row.suggestion}", highlight=False)
+        errors = int((report["severity"] == "error").sum()) if len(report) else 0
+        console.print(f"{errors} errors, {len(report) - errors} warnings")
+        if errors:
+            raise typer.Exit(1)
+
+    _guarded(action)
+
+
+def _report(out_dir: Path) -> None:
+    console.print(f"Outputs written to [bold]{out_dir}[/bold]")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

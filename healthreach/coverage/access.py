@@ -1,0 +1,122 @@
+"""Village access per tier and catchments per facility, from the networks of each travel mode."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from healthreach.coverage.catchments import catchment_polygon, reached_lines
+from healthreach.coverage.network import Network
+from healthreach.coverage.rules import Settings
+from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.layers.kinds import TIER_MODE, TIERS, tier_members
+
+Progress = Callable[[str], None]
+
+ACCESS_TIERS = tuple(TIERS)
+
+
+def _toward(tier: str) -> bool:
+    return tier != "ems"
+
+
+def tier_mask(facilities: pd.DataFrame, tier: str) -> np.ndarray:
+    """Which facilities belong to `tier` (the `ems` tier includes any facility with ambulances)."""
+    return np.asarray(tier_members(list(facilities["kind"]), list(facilities["ambulances"]), tier), dtype=bool)
+
+
+def village_access(
+    villages: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    networks: dict[str, Network],
+    village_xy: np.ndarray,
+    facility_xy: np.ndarray,
+    settings: Settings,
+) -> gpd.GeoDataFrame:
+    """Village access table (design.md columns): per tier the nearest facility, seconds and metres.
+
+    Networks carry villages as points 0..nv-1 and facilities as points nv.. (in table order).
+    Unreachable villages keep their row with empty times and a reason in `note`.
+    """
+    nv = len(villages)
+    out = villages.copy()
+    drive = networks["drive"]
+    out["access_m"] = np.round(drive.point_access_m[:nv], 1)
+    notes: list[list[str]] = [[] for _ in range(nv)]
+    for i in np.flatnonzero(~drive.point_joined[:nv]):
+        nearest_m = drive.point_access_m[i]
+        where = f"nearest road {nearest_m:,.0f} m" if np.isfinite(nearest_m) else "no road at all"
+        notes[i].append(f"no road within {settings.max_snap_m:,.0f} m ({where}): not joined to the network")
+    out.loc[~drive.point_joined[:nv], "access_m"] = np.nan
+    fids = facilities["fid"].to_numpy(dtype=object)
+    for tier in ACCESS_TIERS:
+        net = networks[TIER_MODE[tier]]
+        members = np.flatnonzero(tier_mask(facilities, tier))
+        result = nearest(net, net.point_node[nv + members], toward=_toward(tier))
+        vnodes = net.point_node[:nv]
+        cost = result.cost[vnodes]
+        src = result.source[vnodes]
+        ok = np.isfinite(cost)
+        chosen = members[np.where(ok, src, 0)] if len(members) else np.zeros(nv, dtype=np.int64)
+        line = np.hypot(*(village_xy - facility_xy[chosen]).T) if len(members) else np.full(nv, np.nan)
+        out[f"{tier}_fid"] = pd.array([fids[c] if o else None for c, o in zip(chosen, ok)], dtype="string")
+        out[f"{tier}_time_s"] = np.where(ok, np.round(cost, 1), np.nan)
+        out[f"{tier}_dist_m"] = np.where(ok, np.round(result.metres[vnodes], 1), np.nan)
+        out[f"{tier}_line_m"] = np.where(ok, np.round(line, 1), np.nan)
+        if tier == "ems":
+            by_length = nearest(net, net.point_node[nv + members], toward=False, weight="length")
+            radius = by_length.cost[vnodes]
+            out["ems_radius_m"] = np.where(np.isfinite(radius), np.round(radius, 1), np.nan)
+        if tier == "community":
+            continue  # rural villages are not meant to walk to a community station: no note
+        mode = TIER_MODE[tier]
+        for i in np.flatnonzero(~ok & net.point_joined[:nv]):
+            notes[i].append(f"no {tier} facility reachable on the {mode} network")
+    out["note"] = pd.array(["; ".join(n) for n in notes], dtype="string")
+    return out
+
+
+def catchments(
+    villages: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    networks: dict[str, Network],
+    settings: Settings,
+    crs: str,
+    *,
+    progress: Progress | None = None,
+) -> gpd.GeoDataFrame:
+    """Catchment polygons (disks) per facility of the catchment tiers and per band (minutes).
+
+    Population and villages are those whose travel time is within the band (network, not polygon).
+    """
+    nv = len(villages)
+    pop = villages["population"].to_numpy(dtype=float)
+    rows: list[dict] = []
+    geoms: list = []
+    bands = settings.bands_min
+    for tier in settings.catchment_tiers:
+        net = networks[TIER_MODE[tier]]
+        members = np.flatnonzero(tier_mask(facilities, tier))
+        if not len(members):
+            continue
+        if progress:
+            progress(f"catchments: {len(members)} {tier} facilities x {len(bands)} bands")
+        costs = bounded_costs(net, net.point_node[nv + members], max(bands) * 60.0, toward=_toward(tier))
+        vcost = costs[:, net.point_node[:nv]]
+        for row, f in enumerate(members):
+            for band in bands:
+                limit = band * 60.0
+                pieces = reached_lines(net, costs[row], limit, toward=_toward(tier))
+                inside = vcost[row] <= limit + 1e-6
+                rows.append({
+                    "fid": facilities["fid"].iat[f], "name": facilities["name"].iat[f],
+                    "kind": facilities["kind"].iat[f], "tier": tier, "mode": TIER_MODE[tier],
+                    "band_min": int(band), "population": int(pop[inside].sum()),
+                    "villages": int(inside.sum()),
+                })
+                geoms.append(catchment_polygon(pieces, settings.catchment_buffer_m))
+    columns = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
+    table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=geoms, crs=crs)
+    return table.to_crs("EPSG:4326")

@@ -1,0 +1,160 @@
+"""The baseline analysis of a project: networks, village access, catchments, standards, summary."""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from healthreach.coverage.access import ACCESS_TIERS, catchments, village_access
+from healthreach.coverage.network import MODES, Network, build_network
+from healthreach.coverage.result import AnalysisResult
+from healthreach.coverage.roads import read_roads
+from healthreach.coverage.rules import Settings, settings_from_parameters
+from healthreach.coverage.standards import check_standards
+
+Progress = Callable[[str], None]
+
+SUMMARY_TIERS = ("township", "subcentre", "hospital", "village", "ems")
+_VERSIONED = ("healthreach", "geopandas", "pyogrio", "pyproj", "shapely", "osmnx", "networkx", "scipy",
+              "numpy", "pandas", "folium")
+
+
+def analyze(
+    project: Any,
+    *,
+    edges: gpd.GeoDataFrame | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> AnalysisResult:
+    """Analyse a loaded project (see healthreach.layers.project.Project).
+
+    `edges` is the road edge table (read from the project's roads when omitted); comparisons pass the
+    same table to every scenario so they run on one network.
+    """
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = round(now - clock, 3)
+        clock = now
+
+    settings = settings or settings_from_parameters(project.parameters, source=str(project.path))
+    if edges is None:
+        say(f"reading roads {project.roads.path.name}")
+        edges = read_roads(project.roads.path)
+        lap("read_roads")
+    villages, facilities = project.villages, project.facilities
+    village_xy = _xy(villages, project.crs)
+    facility_xy = _xy(facilities, project.crs)
+    points = np.vstack([village_xy, facility_xy])
+    networks: dict[str, Network] = {}
+    for mode in MODES:
+        say(f"building the {mode} network")
+        networks[mode] = build_network(edges, mode, settings, project.crs, points)
+    lap("build_networks")
+
+    say("travel times per tier")
+    access = village_access(villages, facilities, networks, village_xy, facility_xy, settings)
+    lap("village_access")
+    catch = catchments(villages, facilities, networks, settings, project.crs, progress=say)
+    lap("catchments")
+
+    say("checking standards")
+    townships = _township_names(project.boundaries)
+    standards = check_standards(access, facilities, settings, county=project.name, townships=townships)
+    lap("standards")
+
+    analysed = facilities.copy()
+    nv = len(villages)
+    drive = networks["drive"]
+    analysed["access_m"] = np.where(drive.point_joined[nv:], np.round(drive.point_access_m[nv:], 1), np.nan)
+    analysed["note"] = pd.array(
+        ["" if j else f"no road within {settings.max_snap_m:,.0f} m: not joined to the network"
+         for j in drive.point_joined[nv:]], dtype="string")
+    summary = summarise(access, facilities, settings, county=project.name)
+    roads = edges[["highway", "name", "geometry"]].copy()
+    provenance = {
+        "project": project.name,
+        "inputs": {role: str(path) for role, path in project.inputs.items()},
+        "settings": _jsonable(dataclasses.asdict(settings)),
+        "network": {mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
+                           "road_segments": net.n_segments} for mode, net in networks.items()},
+        "versions": _versions(),
+        "timings_s": timings,
+    }
+    return AnalysisResult(
+        project_name=project.name, villages=access, facilities=analysed, catchments=catch, roads=roads,
+        boundaries=project.boundaries, standards=standards, summary=summary, provenance=provenance,
+    )
+
+
+def _xy(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    if len(frame) == 0:
+        return np.zeros((0, 2))
+    geom = frame.geometry.to_crs(crs)
+    return np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
+
+
+def _township_names(boundaries: gpd.GeoDataFrame | None) -> list[str] | None:
+    if boundaries is None or "level" not in boundaries:
+        return None
+    names = boundaries.loc[boundaries["level"] == "township", "name"].astype(str).tolist()
+    return names or None
+
+
+def summarise(villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settings, *, county: str
+              ) -> dict[str, pd.DataFrame]:
+    """County and township tables: residents within each band of each tier, and resource ratios."""
+    groups = [("county", county, np.ones(len(villages), dtype=bool), np.ones(len(facilities), dtype=bool))]
+    for town in sorted(villages["township"].dropna().unique()):
+        groups.append(("township", town, (villages["township"] == town).to_numpy(),
+                       (facilities["township"] == town).to_numpy()))
+    pop = villages["population"].to_numpy(dtype=float)
+    records = []
+    for scope, name, vmask, fmask in groups:
+        total = pop[vmask].sum()
+        rec: dict[str, Any] = {"scope": scope, "name": name, "population": int(total),
+                               "villages": int(vmask.sum()),
+                               "unreachable_villages": int(np.isnan(villages["township_time_s"].to_numpy(dtype=float)[vmask]).sum())}
+        for tier in SUMMARY_TIERS:
+            t = villages[f"{tier}_time_s"].to_numpy(dtype=float)
+            for band in settings.bands_min:
+                within = vmask & np.isfinite(t) & (t <= band * 60 + 1e-9)
+                rec[f"{tier}_pop_{band}min"] = int(pop[within].sum())
+                rec[f"share_{tier}_{band}min"] = round(pop[within].sum() / total, 4) if total else np.nan
+        for col in ("beds", "doctors", "nurses", "ambulances"):
+            value = pd.to_numeric(facilities.loc[fmask, col], errors="coerce").fillna(0).sum()
+            rec[col] = int(value)
+            rec[f"{col}_per_1000"] = round(value / total * 1000, 3) if total else np.nan
+        records.append(rec)
+    table = pd.DataFrame(records)
+    return {"county": table[table["scope"] == "county"].reset_index(drop=True),
+            "township": table[table["scope"] == "township"].reset_index(drop=True)}
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

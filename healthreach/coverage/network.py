@@ -1,0 +1,236 @@
+"""Routable networks as arrays: one per travel mode, with the study's points joined at the nearest edge.
+
+A point (village or facility) joins the network at the nearest point of the nearest usable road
+segment: the segment is split there, so the road on either side of the join is charged only for the
+part actually driven, and the off-network leg from the point to the road is an edge of its own
+charged at the access speed. Every point thus becomes a graph node, and one Dijkstra search gives
+door-to-door times.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from scipy import sparse
+
+from healthreach.coverage.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, Settings, base_class
+
+MODES = ("drive", "walk", "ambulance")
+_MIN_SECONDS = 1e-9  # csgraph must see an edge even where two points coincide
+_END_M = 0.01  # a join this close (metres) to a segment's end is at that end
+
+
+@dataclass(frozen=True)
+class Network:
+    """One travel mode's network as arrays (metric CRS; seconds and metres).
+
+    Nodes are road junctions first, then one join node per point (on its road), then one node per
+    point. `edge_*` arrays hold every directed edge; `csr_s` keeps, for each ordered node pair, the
+    fastest of any parallel edges, and `csr_len` the shortest.
+    """
+
+    mode: str
+    crs: str
+    node_xy: np.ndarray
+    edge_from: np.ndarray
+    edge_to: np.ndarray
+    edge_s: np.ndarray
+    edge_m: np.ndarray
+    edge_geom: np.ndarray
+    """Index into `geoms` of the line each edge runs along."""
+    edge_f0: np.ndarray
+    edge_f1: np.ndarray
+    """Edge start and end as fractions of its line (f0 > f1 where the edge runs against the line)."""
+    geoms: np.ndarray
+    """Road segment lines (in edge-table order), then the access legs of the joined points."""
+    csr_s: sparse.csr_matrix
+    csr_len: sparse.csr_matrix
+    fast_edge: np.ndarray
+    """For each stored entry of `csr_s` (CSR order), the index of the directed edge it stands for."""
+    point_node: np.ndarray
+    """Graph node of each joined point (in input order)."""
+    point_access_m: np.ndarray
+    """Straight-line metres from each point to the road it joins (its nearest usable road)."""
+    point_joined: np.ndarray
+    """False where the nearest usable road is farther than `max_snap_m`: the point stays isolated."""
+    n_segments: int
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_xy.shape[0])
+
+    def metres_of_fastest(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Metres of the fastest edge a -> b for node pairs known to be joined by one."""
+        indptr, indices = self.csr_s.indptr, self.csr_s.indices
+        out = np.empty(len(a), dtype=float)
+        # Rows are short (road junction degree), so a per-row search is cheap and fully vectorised.
+        starts, ends = indptr[a], indptr[a + 1]
+        pos = starts.copy()
+        active = np.ones(len(a), dtype=bool)
+        while active.any():
+            hit = active & (indices[np.minimum(pos, len(indices) - 1)] == b)
+            out[hit] = self.edge_m[self.fast_edge[pos[hit]]]
+            active &= ~hit
+            pos[active] += 1
+            active &= pos < ends
+        return out
+
+
+def segment_speeds_kmh(edges: gpd.GeoDataFrame, mode: str, settings: Settings) -> np.ndarray:
+    """Speed (km/h) of each road segment in `mode`; NaN where the mode may not use it."""
+    classes = [base_class(h) for h in edges["highway"]]
+    maxspeed = edges["maxspeed_kmh"].to_numpy(dtype=float)
+    if mode == "walk":
+        usable = np.array([c not in NO_WALK_CLASSES and (c in settings.class_speeds_kmh or c in WALK_ONLY_CLASSES)
+                           for c in classes])
+        return np.where(usable, settings.walk_kmh, np.nan)
+    class_speed = np.array([settings.class_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)
+    speed = np.where(np.isfinite(maxspeed) & (maxspeed > 0), maxspeed, class_speed)
+    if mode == "drive":
+        return speed
+    if mode == "ambulance":
+        design = np.array([settings.design_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)
+        cap = np.fmax(design, speed)
+        return np.fmax(speed, np.fmin(speed * settings.ambulance_factor, cap))
+    raise ValueError(f"unknown travel mode {mode!r} (expected one of {', '.join(MODES)})")
+
+
+def build_network(
+    edges: gpd.GeoDataFrame,
+    mode: str,
+    settings: Settings,
+    crs: str,
+    points_xy: np.ndarray,
+) -> Network:
+    """Network of `mode` from a road edge table, with `points_xy` (metric, shape (k, 2)) joined to it.
+
+    Each point joins the nearest road segment usable in `mode` if one lies within
+    `settings.max_snap_m`; the leg to it is charged at `settings.access_kmh`.
+    """
+    speed = segment_speeds_kmh(edges, mode, settings)
+    geoms = np.asarray(edges.geometry.to_crs(crs).array, dtype=object)
+    length = edges["length_m"].to_numpy(dtype=float)
+    usable = np.isfinite(speed) & (speed > 0)
+    seg_s = np.where(usable, length / np.where(usable, speed, 1.0) * 3.6, np.nan)
+    two_way = ~edges["oneway"].to_numpy(dtype=bool) | (mode == "walk")
+
+    ids, inverse = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]), return_inverse=True)
+    n_seg = len(edges)
+    seg_u, seg_v = inverse[:n_seg], inverse[n_seg:]
+    node_xy = np.zeros((len(ids), 2))
+    if n_seg:
+        node_xy[seg_u] = shapely.get_coordinates(shapely.get_point(geoms, 0))
+        node_xy[seg_v] = shapely.get_coordinates(shapely.get_point(geoms, -1))
+    n0 = len(ids)
+
+    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    k = len(points_xy)
+    pts = shapely.points(points_xy)
+    seg_of, frac, access = _nearest_segments(geoms, usable, pts)
+    joined = np.isfinite(access) & (access <= settings.max_snap_m)
+
+    snap_node = n0 + np.arange(k)
+    point_node = n0 + k + np.arange(k)
+    snap_xy = points_xy.copy()
+    if joined.any():
+        snap_xy[joined] = shapely.get_coordinates(
+            shapely.line_interpolate_point(geoms[seg_of[joined]], frac[joined], normalized=True)
+        )
+    all_xy = np.vstack([node_xy, snap_xy, points_xy])
+
+    # A point that joins at a segment's end joins its end node: splitting there would hang it on
+    # that segment alone (unreachable from the node when the segment is one-way).
+    seg_len = np.where(seg_of >= 0, length[np.maximum(seg_of, 0)], 0.0)
+    at_u = joined & (frac * seg_len <= _END_M)
+    at_v = joined & ~at_u & ((1 - frac) * seg_len <= _END_M)
+    join_node = snap_node.copy()
+    join_node[at_u] = seg_u[seg_of[at_u]]
+    join_node[at_v] = seg_v[seg_of[at_v]]
+    inner = joined & ~at_u & ~at_v
+
+    # Segment pieces: each segment from u to v, cut at the join points inside it.
+    whole = usable.copy()
+    whole[np.unique(seg_of[inner])] = False
+    order = np.flatnonzero(inner)
+    order = order[np.lexsort((frac[order], seg_of[order]))]
+    o_seg = seg_of[order]
+    first = np.r_[True, o_seg[1:] != o_seg[:-1]] if len(order) else np.zeros(0, bool)
+    last = np.r_[o_seg[1:] != o_seg[:-1], True] if len(order) else np.zeros(0, bool)
+    prev_node = np.where(first, seg_u[o_seg], np.r_[0, snap_node[order][:-1]])
+    prev_frac = np.where(first, 0.0, np.r_[0.0, frac[order][:-1]])
+    piece_seg = np.concatenate([np.flatnonzero(whole), o_seg, o_seg[last]])
+    piece_a = np.concatenate([seg_u[whole], prev_node, snap_node[order][last]])
+    piece_b = np.concatenate([seg_v[whole], snap_node[order], seg_v[o_seg[last]]])
+    piece_f0 = np.concatenate([np.zeros(whole.sum()), prev_frac, frac[order][last]])
+    piece_f1 = np.concatenate([np.ones(whole.sum()), frac[order], np.ones(last.sum())])
+    share = piece_f1 - piece_f0
+    back = two_way[piece_seg]
+
+    # Access legs: point <-> its join node, a straight line of their own.
+    legs = np.flatnonzero(joined)
+    leg_geoms = shapely.linestrings(
+        np.stack([points_xy[legs], snap_xy[legs]], axis=1)
+    ) if len(legs) else np.zeros(0, dtype=object)
+    leg_m = access[legs]
+    leg_s = leg_m / settings.access_kmh * 3.6
+    leg_geom_idx = n_seg + np.arange(len(legs))
+
+    e_from = np.concatenate([piece_a, piece_b[back], point_node[legs], join_node[legs]])
+    e_to = np.concatenate([piece_b, piece_a[back], join_node[legs], point_node[legs]])
+    e_s = np.concatenate([share * seg_s[piece_seg], (share * seg_s[piece_seg])[back], leg_s, leg_s])
+    e_m = np.concatenate([share * length[piece_seg], (share * length[piece_seg])[back], leg_m, leg_m])
+    e_geom = np.concatenate([piece_seg, piece_seg[back], leg_geom_idx, leg_geom_idx])
+    e_f0 = np.concatenate([piece_f0, piece_f1[back], np.zeros(len(legs)), np.ones(len(legs))])
+    e_f1 = np.concatenate([piece_f1, piece_f0[back], np.ones(len(legs)), np.zeros(len(legs))])
+
+    n = len(all_xy)
+    csr_s, fast_edge = _collapsed_csr(e_from, e_to, e_s, n)
+    csr_len, _ = _collapsed_csr(e_from, e_to, e_m, n)
+    return Network(
+        mode=mode, crs=crs, node_xy=all_xy,
+        edge_from=e_from.astype(np.int64), edge_to=e_to.astype(np.int64), edge_s=e_s, edge_m=e_m,
+        edge_geom=e_geom.astype(np.int64), edge_f0=e_f0, edge_f1=e_f1,
+        geoms=np.concatenate([geoms, leg_geoms]) if len(leg_geoms) else geoms,
+        csr_s=csr_s, csr_len=csr_len, fast_edge=fast_edge,
+        point_node=point_node, point_access_m=access, point_joined=joined, n_segments=n_seg,
+    )
+
+
+def _nearest_segments(
+    geoms: np.ndarray, usable: np.ndarray, pts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest usable segment of each point, the position on it (fraction 0..1) and the distance (m)."""
+    k = len(pts)
+    seg_of = np.full(k, -1, dtype=np.int64)
+    frac = np.zeros(k)
+    dist = np.full(k, np.inf)
+    candidates = np.flatnonzero(usable)
+    if len(candidates) == 0 or k == 0:
+        return seg_of, frac, dist
+    tree = shapely.STRtree(geoms[candidates])
+    (p_idx, t_idx), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    seg_of[p_idx] = candidates[t_idx]
+    dist[p_idx] = d
+    frac[p_idx] = shapely.line_locate_point(geoms[seg_of[p_idx]], pts[p_idx], normalized=True)
+    return seg_of, frac, dist
+
+
+def _collapsed_csr(
+    e_from: np.ndarray, e_to: np.ndarray, weight: np.ndarray, n: int
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """CSR matrix keeping the smallest weight of parallel edges (a plain COO->CSR would sum them).
+
+    Returns the matrix and, per stored entry in CSR order, the index of the edge kept.
+    """
+    order = np.lexsort((weight, e_to, e_from))
+    f, t = e_from[order], e_to[order]
+    keep = np.r_[True, (f[1:] != f[:-1]) | (t[1:] != t[:-1])] if len(order) else np.zeros(0, bool)
+    kept = order[keep]
+    data = np.maximum(weight[kept], _MIN_SECONDS)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(indptr, e_from[kept] + 1, 1)
+    indptr = np.cumsum(indptr, dtype=np.int32)
+    matrix = sparse.csr_matrix((data, e_to[kept].astype(np.int32), indptr), shape=(n, n))
+    return matrix, kept

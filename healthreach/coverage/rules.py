@@ -1,0 +1,170 @@
+"""The rules table of standards.md and the analysis defaults, with their sources, in one place.
+
+Every figure a check or a default uses is read from here; a project's `parameters:` overrides them
+through :func:`settings_from_parameters`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from healthreach._errors import InputError
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One planning rule: a target value with its unit and where it comes from."""
+
+    id: str
+    title_zh: str
+    title_en: str
+    value: float
+    unit: str
+    source: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("EMS-RADIUS-URBAN", "城市急救服务半径", "Emergency service radius, urban", 5000, "m",
+             "忻政发〔2023〕14号 §四(一)6 (seed 003)"),
+        Rule("EMS-RADIUS-RURAL", "农村急救服务半径", "Emergency service radius, rural (upper bound)", 20000,
+             "m", "忻政发〔2023〕14号 §四(一)6 (seed 003); 偏政办发〔2024〕5号 item 11 (seed 001)"),
+        Rule("EMS-RADIUS-RURAL-10KM", "农村急救服务半径（10公里）", "Emergency service radius, rural (10 km figure)",
+             10000, "m", "忻政发〔2023〕14号 §四(一)6 (seed 003): 10–20 km"),
+        Rule("EMS-AMB-POP", "每3万人口救护车数", "Ambulances per 30,000 residents", 1, "per 30,000",
+             "忻政发〔2023〕14号 §四(一)6 (seed 003)"),
+        Rule("EMS-AMB-THC", "每个乡镇卫生院救护车", "Ambulances per township health centre", 1, "vehicles",
+             "偏政办发〔2024〕5号 item 11 (seed 001)"),
+        Rule("URBAN-15MIN", "城市社区15分钟步行服务圈", "Urban 15-minute walking circle to a community station",
+             15, "min", "忻政发〔2023〕14号 §四(三)1 (seed 003)"),
+        Rule("MED-15MIN", "15分钟医疗服务圈", "15-minute medical service circle", 15, "min",
+             "National Health Commission, 6th National Health Services Survey (2022, 2025): 90% of households"),
+        Rule("MED-15MIN-SHARE", "15分钟医疗服务圈覆盖率", "Share of residents in the 15-minute circle", 0.90,
+             "share", "National Health Commission, 6th National Health Services Survey (2022, 2025)"),
+        Rule("THC-PER-TOWNSHIP", "每个乡镇一所乡镇卫生院", "One township health centre per township", 1,
+             "per township", "忻政发〔2023〕14号 §四(三)1 (seed 003)"),
+        Rule("VC-PER-VILLAGE", "每个行政村一个村卫生室", "One village clinic per administrative village", 1,
+             "per village", "忻政发〔2023〕14号 §四(三)1 (seed 003); 朔政办发〔2023〕42号 §二(一)3 (seed 000)"),
+        Rule("VC-EXEMPT", "人口少于200人的行政村可巡诊", "Villages under 200 residents may be served by visits",
+             200, "persons", "偏政办发〔2024〕5号 item 3 (seed 001)"),
+        Rule("VD-PER-POP", "每千服务人口村医数", "Village doctors per 1,000 served residents", 1,
+             "per 1,000", "忻政发〔2023〕14号 §四(三)3 (seed 003); 偏政办发〔2024〕5号 item 3 (seed 001)"),
+        Rule("BEDS-COUNTY", "每千人口县办医院及基层床位", "Beds, county hospitals + grassroots, per 1,000", 3.5,
+             "per 1,000", "忻政发〔2023〕14号 Table 1 (seed 003); 城政办发〔2023〕28号 §二(一)1 (seed 002)"),
+        Rule("SUBCENTRE-COUNT", "县域医疗次中心数量", "County medical sub-centres per county", 1, "1-3",
+             "朔政办发〔2023〕42号 §二(一)3 (seed 000); 忻政发〔2023〕14号 §五(四)3 (seed 003)"),
+    )
+}
+
+
+# Road-class speeds (km/h) when OSM has no maxspeed: standards.md "Defaults the seeds do not fix".
+CLASS_SPEEDS_KMH: dict[str, float] = {
+    "motorway": 100, "trunk": 80, "primary": 60, "secondary": 50, "tertiary": 40,
+    "unclassified": 30, "residential": 30, "road": 30, "living_street": 15, "service": 15, "track": 15,
+}
+# Design speeds (km/h) of Chinese highway grades, the cap on ambulance speeds (JTG B01-2014 grades:
+# expressway 120, class-1 100, class-2 80/60, class-3 40, class-4 30/20).
+DESIGN_SPEEDS_KMH: dict[str, float] = {
+    "motorway": 120, "trunk": 100, "primary": 80, "secondary": 60, "tertiary": 40,
+    "unclassified": 30, "residential": 30, "road": 30, "living_street": 20, "service": 20, "track": 20,
+}
+WALK_ONLY_CLASSES = frozenset({"footway", "path", "pedestrian", "steps", "cycleway", "bridleway", "corridor"})
+NO_WALK_CLASSES = frozenset({"motorway"})
+
+
+def base_class(highway: str) -> str:
+    """OSM class without its `_link` suffix ('primary_link' -> 'primary')."""
+    return highway[:-5] if highway.endswith("_link") else highway
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Analysis settings: the rules table plus the defaults of standards.md, after project overrides."""
+
+    rules: dict[str, Rule] = field(default_factory=lambda: dict(RULES))
+    class_speeds_kmh: dict[str, float] = field(default_factory=lambda: dict(CLASS_SPEEDS_KMH))
+    design_speeds_kmh: dict[str, float] = field(default_factory=lambda: dict(DESIGN_SPEEDS_KMH))
+    walk_kmh: float = 4.0
+    """Walking speed on the walkable network (the 15-minute circle: 1,000 m in 15 min)."""
+    access_kmh: float = 4.0
+    """Speed charged on the off-network leg from a point to its nearest road (walking)."""
+    ambulance_factor: float = 1.2
+    """Ambulance speed = class speed x this factor, capped by the class design speed."""
+    max_snap_m: float = 2000.0
+    """Points farther than this from any road are not joined to the network (flagged unreachable)."""
+    bands_min: tuple[int, ...] = (15, 30, 45, 60)
+    catchment_buffer_m: float = 250.0
+    """Half-width of a catchment polygon around the reached roads (metres)."""
+    catchment_tiers: tuple[str, ...] = ("township", "subcentre")
+
+    def rule(self, rule_id: str) -> Rule:
+        return self.rules[rule_id]
+
+
+_SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
+
+
+def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str = "project file") -> Settings:
+    """Settings with a project's `parameters:` applied.
+
+    Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
+    (numbers > 0), `bands_min` (list of minutes), `class_speeds_kmh` (class -> km/h), and `rules`
+    (rule id -> value) to override the target of a rule.
+    """
+    settings = Settings()
+    if not parameters:
+        return settings
+    if not isinstance(parameters, dict):
+        raise InputError(f"{source}: parameters: expected a mapping, got {type(parameters).__name__}")
+    problems: list[str] = []
+    changes: dict[str, Any] = {}
+
+    def positive(key: str, value: Any) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(f"{source}: parameters.{key}: expected a number > 0, got {value!r}")
+            return None
+        return float(value)
+
+    for key, value in parameters.items():
+        if key in _SCALARS:
+            number = positive(key, value)
+            if number is not None:
+                changes[key] = number
+        elif key == "bands_min":
+            if not isinstance(value, list) or not value:
+                problems.append(f"{source}: parameters.bands_min: expected a list of minutes, got {value!r}")
+                continue
+            bands = [positive("bands_min", v) for v in value]
+            if all(b is not None for b in bands):
+                changes[key] = tuple(sorted(int(b) for b in bands if b is not None))
+        elif key == "class_speeds_kmh":
+            if not isinstance(value, dict):
+                problems.append(f"{source}: parameters.class_speeds_kmh: expected a mapping class -> km/h")
+                continue
+            speeds = dict(settings.class_speeds_kmh)
+            for cls, speed in value.items():
+                number = positive(f"class_speeds_kmh.{cls}", speed)
+                if number is not None:
+                    speeds[str(cls)] = number
+            changes[key] = speeds
+        elif key == "rules":
+            if not isinstance(value, dict):
+                problems.append(f"{source}: parameters.rules: expected a mapping rule id -> value")
+                continue
+            rules = dict(settings.rules)
+            for rule_id, target in value.items():
+                if rule_id not in rules:
+                    problems.append(f"{source}: parameters.rules.{rule_id}: unknown rule "
+                                    f"(known: {', '.join(sorted(rules))})")
+                    continue
+                number = positive(f"rules.{rule_id}", target)
+                if number is not None:
+                    rules[rule_id] = replace(rules[rule_id], value=number)
+            changes[key] = rules
+        else:
+            known = ", ".join((*_SCALARS, "bands_min", "class_speeds_kmh", "rules"))
+            problems.append(f"{source}: parameters.{key}: unknown parameter (known: {known})")
+    if problems:
+        raise InputError("\n".join(problems))
+    return replace(settings, **changes)
