@@ -109,3 +109,48 @@ def tier_members(kinds: "list[str] | tuple[str, ...]", ambulances: "list[object]
                 inside = False
         out.append(bool(inside))
     return out
+
+# Services a facility may offer (`services` column); each is a tier of its own in analysis.
+# `regional_centre` is the 市级区域医疗中心 designation, carried as a service so it travels with the rest.
+SERVICES: tuple[str, ...] = (
+    "chest_pain",
+    "stroke",
+    "trauma",
+    "critical_maternal",
+    "critical_neonatal",
+    "fever_clinic",
+    "fever_sentinel",
+    "infectious_dept",
+    "tcm_hall",
+    "rehab_dept",
+    "geriatrics_dept",
+    "regional_centre",
+)
+
+SERVICE_LABELS: dict[str, str] = {
+    "胸痛中心": "chest_pain",
+    "卒中中心": "stroke",
+    "创伤中心": "trauma",
+    "危重孕产妇救治中心": "critical_maternal",
+    "危重儿童和新生儿救治中心": "critical_neonatal",
+    "发热门诊": "fever_clinic",
+    "发热诊室": "fever_sentinel",
+    "发热哨点": "fever_sentinel",
+    "感染性疾病科": "infectious_dept",
+    "中医馆": "tcm_hall",
+    "蒙医馆": "tcm_hall",
+    "康复医学科": "rehab_dept",
+    "老年医学科": "geriatrics_dept",
+    "市级区域医疗中心": "regional_centre",
+    "区域医疗中心": "regional_centre",
+}
+
+
+def normalise_service(value: object) -> str | None:
+    """Canonical service id for a canonical id or a Chinese label; None when unknown."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text in SERVICES:
+        return text
+    return SERVICE_LABELS.get(text)
