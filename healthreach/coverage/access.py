@@ -69,8 +69,8 @@ def village_access(
             by_length = nearest(net, net.point_node[nv + members], toward=False, weight="length")
             radius = by_length.cost[vnodes]
             out["ems_radius_m"] = np.where(np.isfinite(radius), np.round(radius, 1), np.nan)
-        if tier == "community":
-            continue  # rural villages are not meant to walk to a community station: no note
+        if tier == "community" or not len(members):
+            continue  # rural villages do not walk to community stations; a missing tier is no village's fault
         mode = TIER_MODE[tier]
         for i in np.flatnonzero(~ok & net.point_joined[:nv]):
             notes[i].append(f"no {tier} facility reachable on the {mode} network")

@@ -56,5 +56,6 @@ def catchment_polygon(pieces: list, buffer_m: float) -> shapely.Geometry | None:
     """Polygon of the reached pieces buffered by `buffer_m` metres; None when nothing is reached."""
     if not pieces:
         return None
-    union = shapely.union_all(np.asarray(pieces, dtype=object))
-    return shapely.buffer(union, buffer_m, quad_segs=4)
+    # Buffering each piece and then dissolving is several times faster than buffering one big
+    # union of lines; quad_segs=2 rounds caps with inscribed octagons, so nothing lies beyond buffer_m.
+    return shapely.union_all(shapely.buffer(np.asarray(pieces, dtype=object), buffer_m, quad_segs=2))

@@ -34,6 +34,8 @@ class Network:
     mode: str
     crs: str
     node_xy: np.ndarray
+    node_id: np.ndarray
+    """Road node id (OSM id) of each junction node; -1 for join and point nodes."""
     edge_from: np.ndarray
     edge_to: np.ndarray
     edge_s: np.ndarray
@@ -189,7 +191,7 @@ def build_network(
     csr_s, fast_edge = _collapsed_csr(e_from, e_to, e_s, n)
     csr_len, _ = _collapsed_csr(e_from, e_to, e_m, n)
     return Network(
-        mode=mode, crs=crs, node_xy=all_xy,
+        mode=mode, crs=crs, node_xy=all_xy, node_id=np.r_[ids, np.full(2 * k, -1)].astype(np.int64),
         edge_from=e_from.astype(np.int64), edge_to=e_to.astype(np.int64), edge_s=e_s, edge_m=e_m,
         edge_geom=e_geom.astype(np.int64), edge_f0=e_f0, edge_f1=e_f1,
         geoms=np.concatenate([geoms, leg_geoms]) if len(leg_geoms) else geoms,

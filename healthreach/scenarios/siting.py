@@ -1,0 +1,179 @@
+"""Siting on the road network: candidates, network cost matrix, solver, and the answer as a scenario."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import yaml
+
+from healthreach._errors import InputError, UsageError
+from healthreach.coverage.network import build_network
+from healthreach.coverage.rules import Settings
+from healthreach.coverage.traveltime import bounded_costs
+from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_MODE, TIERS, normalise_kind
+from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
+
+# The tier a new site of each kind is measured in (its most specific tier).
+KIND_TIER = {kind: tier for tier, kinds in reversed(list(TIERS.items())) for kind in kinds}
+KIND_TIER["subcentre"] = "subcentre"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate sites: WGS84 points, and for existing facilities their fid (else '')."""
+
+    points: gpd.GeoDataFrame
+    """Columns `fid` (existing facility or ''), `name`, `fixed` (bool: already of the target tier)."""
+
+
+def candidate_sites(project, spec: str, kind: str, settings: Settings) -> Candidates:
+    """Candidate sites from `existing:KIND`, `villages`, `grid:METRES` or a point file.
+
+    Facilities already in the target kind's tier are added as fixed (already chosen) sites. For
+    sub-centres the SUBCENTRE-CRITERIA exclusion applies: no candidate in the county-seat township
+    (the township of a county hospital).
+    """
+    facilities, villages = project.facilities, project.villages
+    tier = KIND_TIER[kind]
+    frames = []
+    if spec.startswith("existing:"):
+        source_kind = normalise_kind(spec.split(":", 1)[1])
+        if source_kind is None:
+            raise UsageError(f"--candidates {spec}: unknown kind (expected one of {', '.join(KIND_TIER)})")
+        pool = facilities[facilities["kind"] == source_kind]
+        if kind == "subcentre":
+            seat = set(facilities.loc[facilities["kind"].isin(TIERS["hospital"]), "township"].dropna())
+            pool = pool[~pool["township"].isin(seat)]
+        frames.append(gpd.GeoDataFrame({"fid": pool["fid"], "name": pool["name"]}, geometry=pool.geometry))
+    elif spec == "villages":
+        frames.append(gpd.GeoDataFrame({"fid": "", "name": villages["name"]}, geometry=villages.geometry))
+    elif spec.startswith("grid:"):
+        try:
+            step = float(spec.split(":", 1)[1])
+        except ValueError:
+            raise UsageError(f"--candidates {spec}: expected grid:METRES, e.g. grid:2000") from None
+        if step < 100:
+            raise UsageError(f"--candidates {spec}: grid spacing must be at least 100 m")
+        frames.append(_grid(project, step))
+    else:
+        frames.append(_point_file(Path(spec)))
+    fixed_mask = facilities["kind"].isin(TIERS[tier]).to_numpy()
+    fixed = facilities[fixed_mask]
+    frames.append(gpd.GeoDataFrame({"fid": fixed["fid"], "name": fixed["name"]}, geometry=fixed.geometry))
+    points = pd.concat(frames, ignore_index=True)
+    points["fixed"] = np.r_[np.zeros(len(points) - len(fixed), bool), np.ones(len(fixed), bool)]
+    points = points.drop_duplicates("fid", keep="last").reset_index(drop=True) if len(points) else points
+    points.loc[points["fid"].isna(), "fid"] = ""
+    if not (~points["fixed"]).any():
+        raise UsageError(f"--candidates {spec}: no candidate sites")
+    return Candidates(gpd.GeoDataFrame(points, geometry="geometry", crs="EPSG:4326"))
+
+
+def _grid(project, step: float) -> gpd.GeoDataFrame:
+    metric = project.villages.geometry.to_crs(project.crs)
+    area = (project.boundaries.to_crs(project.crs).union_all() if project.boundaries is not None
+            else metric.union_all().convex_hull.buffer(step))
+    x0, y0, x1, y1 = area.bounds
+    xs, ys = np.meshgrid(np.arange(x0 + step / 2, x1, step), np.arange(y0 + step / 2, y1, step))
+    pts = shapely.points(xs.ravel(), ys.ravel())
+    pts = pts[shapely.contains(area, pts)]
+    grid = gpd.GeoSeries(pts, crs=project.crs).to_crs("EPSG:4326")
+    return gpd.GeoDataFrame({"fid": "", "name": [f"grid {i + 1}" for i in range(len(grid))]}, geometry=grid)
+
+
+def _point_file(path: Path) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise UsageError(f"--candidates {path}: file not found (expected existing:KIND, villages, grid:METRES "
+                         "or a point file)")
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pd.read_csv(path)
+            if not {"lon", "lat"} <= set(table.columns):
+                raise InputError(f"{path}: candidate CSV needs columns lon and lat (WGS84); has {list(table.columns)}")
+            frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
+        else:
+            frame = gpd.read_file(path).to_crs("EPSG:4326")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read candidate sites ({exc})") from exc
+    if not frame.geom_type.eq("Point").all():
+        raise InputError(f"{path}: candidate sites must be points")
+    names = frame["name"].astype(str) if "name" in frame else [f"site {i + 1}" for i in range(len(frame))]
+    return gpd.GeoDataFrame({"fid": "", "name": names}, geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
+
+
+def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: str, settings: Settings,
+                limit_s: float) -> np.ndarray:
+    """Travel seconds (villages x candidates) on the mode of `kind`'s tier; inf beyond `limit_s`."""
+    tier = KIND_TIER[kind]
+    mode = TIER_MODE[tier]
+    frames = [project.villages.geometry, candidates.points.geometry]
+    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    net = build_network(edges, mode, settings, project.crs, xy)
+    nv = len(project.villages)
+    costs = bounded_costs(net, net.point_node[nv:], limit_s, toward=tier != "ems")
+    return costs[:, net.point_node[:nv]].T
+
+
+def solve(problem: str, cost: np.ndarray, population: np.ndarray, *, k: int | None, band_s: float,
+          fixed: np.ndarray, time_limit_s: float) -> Solution:
+    """Run the chosen model; `k` counts new sites (fixed ones come on top)."""
+    fixed_idx = np.flatnonzero(fixed)
+    if problem in ("mclp", "pmedian"):
+        if k is None or k < 1:
+            raise UsageError(f"--problem {problem} needs --k N (the number of new sites, at least 1)")
+        if k > int((~fixed).sum()):
+            raise UsageError(f"--k {k}: only {int((~fixed).sum())} candidate sites")
+        total = k + len(fixed_idx)
+        if problem == "mclp":
+            return solve_mclp(cost, population, k=total, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s)
+        return solve_pmedian(cost, population, k=total, fixed=fixed_idx, time_limit_s=time_limit_s)
+    if problem == "lscp":
+        return solve_lscp(cost, population, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s)
+    raise UsageError(f"--problem {problem}: expected mclp, lscp or pmedian")
+
+
+def solution_scenario(solution: Solution, candidates: Candidates, kind: str, *, problem: str,
+                      base: str, band_min: float) -> dict:
+    """The chosen new sites as a scenario document: `upgrade` existing ones, `add` new points."""
+    changes = []
+    points = candidates.points
+    for n, i in enumerate(c for c in solution.chosen if not points["fixed"].iat[c]):
+        row = points.iloc[i]
+        if row["fid"]:
+            changes.append({"upgrade": {"fid": str(row["fid"]), "kind": kind}})
+        else:
+            changes.append({"add": {
+                "fid": f"OPT{n + 1}", "name": f"{row['name']} 新{KIND_NAMES_ZH.get(kind, kind)}",
+                "kind": kind, "lon": round(float(row.geometry.x), 6), "lat": round(float(row.geometry.y), 6),
+                "crs": "wgs84", **({"ambulances": 1} if kind.startswith("ems") else {}),
+            }})
+    return {
+        "name": f"optimized-{problem}-{kind}".replace("_", "-"),
+        "title": f"{problem.upper()} {kind} ({band_min:g} min band): solver choice",
+        "base": base,
+        "changes": changes,
+    }
+
+
+def solution_table(solution: Solution, candidates: Candidates) -> pd.DataFrame:
+    """optimize.csv: one row per chosen site with the run's objective, bound, gap and solver time."""
+    points = candidates.points
+    rows = []
+    for i in solution.chosen:
+        row = points.iloc[i]
+        rows.append({"candidate": int(i), "fid": row["fid"], "name": row["name"],
+                     "lon": round(float(row.geometry.x), 6), "lat": round(float(row.geometry.y), 6),
+                     "fixed": bool(row["fixed"]), "also_greedy": bool(i in set(solution.greedy_chosen)),
+                     "problem": solution.problem, "objective": solution.objective, "bound": solution.bound,
+                     "gap": solution.gap, "status": solution.status, "solve_s": round(solution.solve_s, 3),
+                     "greedy_objective": solution.greedy_objective})
+    return pd.DataFrame(rows)
+
+
+def scenario_yaml(document: dict) -> str:
+    """YAML text of a scenario document (Chinese kept readable)."""
+    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)

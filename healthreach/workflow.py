@@ -1,0 +1,165 @@
+"""The commands' work as library calls: run, compare, demo, validate (the CLI only parses arguments)."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthreach._errors import InputError, UsageError
+from healthreach.coverage.analysis import analyze
+from healthreach.coverage.result import AnalysisResult
+from healthreach.coverage.roads import read_roads
+from healthreach.coverage.rules import settings_from_parameters
+from healthreach.layers.kinds import KINDS, normalise_kind
+from healthreach.layers.project import Project, load_project, validate_project
+from healthreach.maps.exports import hash_file
+from healthreach.maps.outputs import BASELINE_FILES, write_outputs
+from healthreach.scenarios.compare import compare_tables, standards_changes, village_deltas
+from healthreach.scenarios.outcome import ScenarioOutcome
+from healthreach.scenarios.scenario import apply_to_project, apply_to_roads, load_scenario
+
+Progress = Callable[[str], None]
+
+SAMPLE_DIR = Path(__file__).parent / "data" / "sample"
+
+
+def _quiet(_message: str) -> None:
+    """Progress sink for library callers who want none."""
+
+
+def default_out(project: Project) -> Path:
+    """maps/<project name>/ under the current folder."""
+    return Path("maps") / project.name
+
+
+def _check_out(out: Path, project: Project, extra_inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output folder where an output would replace one of the inputs."""
+    inputs = {p.resolve() for p in (*project.inputs.values(), *extra_inputs)}
+    for name in BASELINE_FILES:
+        target = (out / name).resolve()
+        if target in inputs or any(target in p.parents for p in inputs):
+            raise UsageError(f"--out {out}: writing {name} there would replace the input {target}; "
+                             "choose another output folder")
+
+
+def _hashes(paths: dict[str, Path]) -> dict[str, str]:
+    return {role: hash_file(p) for role, p in paths.items() if p.is_file()}
+
+
+def _provenance(result: AnalysisResult, inputs: dict[str, Path], hashes: dict[str, str],
+                started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    after = _hashes(inputs)
+    changed = sorted(role for role in hashes if after.get(role) != hashes[role])
+    if changed:  # inputs are only ever read; a change means something else wrote them meanwhile
+        raise InputError(f"input files changed while the analysis ran: {', '.join(changed)}")
+    record = dict(result.provenance)
+    record["inputs"] = {role: {"path": str(p), "sha256": hashes.get(role)} for role, p in inputs.items()}
+    record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["wall_s"] = round(time.perf_counter() - started, 3)
+    record["synthetic_sample"] = Path(inputs.get("project", Path())).resolve().parent == SAMPLE_DIR.resolve()
+    if extra:
+        record.update(extra)
+    return record
+
+
+def run_project(project_path: str | Path, *, out: Path | None = None, lang: str = "zh",
+                progress: Progress | None = None) -> Path:
+    """`healthreach run`: baseline analysis and every output file; returns the output folder."""
+    return compare_project(project_path, [], out=out, lang=lang, progress=progress)
+
+
+def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Path], *, out: Path | None = None,
+                    lang: str = "zh", progress: Progress | None = None) -> Path:
+    """`healthreach compare`: baseline and each scenario on the same network, with their differences."""
+    say = progress or _quiet
+    started = time.perf_counter()
+    say(f"loading project {Path(project_path).name}")
+    project = load_project(project_path)
+    scenarios = [load_scenario(p) for p in scenario_paths]
+    out = out if out is not None else default_out(project)
+    scenario_files = [s.path for s in scenarios]
+    _check_out(out, project, scenario_files)
+    inputs = dict(project.inputs)
+    inputs.update({f"scenario:{s.name}": s.path for s in scenarios})
+    hashes = _hashes(inputs)
+    settings = settings_from_parameters(project.parameters, source=str(project.path))
+
+    say(f"reading roads {project.roads.path.name}")
+    edges = read_roads(project.roads.path)
+    baseline = analyze(project, edges=edges, settings=settings, progress=say)
+    outcomes = []
+    for scenario in scenarios:
+        say(f"scenario {scenario.name}")
+        scenario_result = analyze(apply_to_project(project, scenario), edges=apply_to_roads(edges, scenario),
+                                  settings=settings, progress=say)
+        outcomes.append(ScenarioOutcome(
+            name=scenario.name, title=scenario.title, result=scenario_result,
+            table=compare_tables(baseline.villages, scenario_result.villages, scenario_name=scenario.name,
+                                 bands_min=settings.bands_min, county_name=project.name),
+            deltas=village_deltas(baseline.villages, scenario_result.villages),
+            standards_changes=standards_changes(baseline.standards, scenario_result.standards),
+        ))
+    say(f"writing outputs to {out}")
+    provenance = _provenance(baseline, inputs, hashes, started,
+                             {"scenarios": [{"name": s.name, "title": s.title, "path": str(s.path)} for s in scenarios],
+                              "lang": lang})
+    return write_outputs(baseline, out, lang=lang, outcomes=outcomes, provenance=provenance)
+
+
+def run_demo(*, out: Path | None = None, lang: str = "zh", progress: Progress | None = None) -> Path:
+    """`healthreach demo`: the embedded synthetic sample county, baseline plus its scenarios."""
+    project_path = SAMPLE_DIR / "project.yml"
+    if not project_path.exists():
+        raise UsageError(f"the sample county is missing from this installation ({project_path})")
+    scenarios = sorted((SAMPLE_DIR / "scenarios").glob("*.yml"))
+    return compare_project(project_path, scenarios, out=out, lang=lang, progress=progress)
+
+
+def validate_inputs(project_path: str | Path, *, progress: Progress | None = None) -> pd.DataFrame:
+    """`healthreach validate`: one row per problem (file, row, id, field, severity, problem, suggestion)."""
+    (progress or _quiet)(f"checking {Path(project_path).name}")
+    return validate_project(project_path)
+
+
+def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: int | None, band_min: float,
+                     candidates: str, out: Path | None = None, time_limit_s: float = 60.0, lang: str = "zh",
+                     progress: Progress | None = None) -> Path:
+    """`healthreach optimize`: choose sites, write optimized.yml and optimize.csv, then map the answer."""
+    from healthreach.maps.exports import write_csv
+    from healthreach.maps.outputs import write_text
+    from healthreach.scenarios import siting
+
+    say = progress or _quiet
+    target = normalise_kind(kind)
+    if target is None:
+        raise UsageError(f"--kind {kind}: unknown kind (expected one of {', '.join(KINDS)})")
+    if band_min <= 0:
+        raise UsageError(f"--band {band_min}: expected minutes > 0")
+    say(f"loading project {Path(project_path).name}")
+    project = load_project(project_path)
+    out = out if out is not None else default_out(project)
+    _check_out(out, project)
+    settings = settings_from_parameters(project.parameters, source=str(project.path))
+    say(f"reading roads {project.roads.path.name}")
+    edges = read_roads(project.roads.path)
+    sites = siting.candidate_sites(project, candidates, target, settings)
+    band_s = band_min * 60.0
+    say(f"network cost matrix: {len(project.villages)} villages x {len(sites.points)} sites")
+    limit = band_s if problem != "pmedian" else np.inf
+    cost = siting.cost_matrix(project, edges, sites, target, settings, limit)
+    say(f"solving {problem} with HiGHS (time limit {time_limit_s:g} s)")
+    population = project.villages["population"].to_numpy(dtype=float)
+    solution = siting.solve(problem, cost, population, k=k, band_s=band_s,
+                            fixed=sites.points["fixed"].to_numpy(), time_limit_s=time_limit_s)
+    out.mkdir(parents=True, exist_ok=True)
+    base = os.path.relpath(project.path.resolve(), out.resolve())
+    document = siting.solution_scenario(solution, sites, target, problem=problem, base=base, band_min=band_min)
+    write_text(siting.scenario_yaml(document), out / "optimized.yml")
+    write_csv(siting.solution_table(solution, sites), out / "optimize.csv")
+    return compare_project(project.path, [out / "optimized.yml"], out=out, lang=lang, progress=progress)
