@@ -100,7 +100,10 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> Path:
     with atomic_write(path) as temp:
         if path.exists():
             shutil.copyfile(path, temp)
-        pyogrio.write_dataframe(gdf, temp, layer=layer, driver="GPKG")
+        # GeoPackage reserves `fid` for its integer key; our text `fid` (facility id) must stay a
+        # column, so the key gets another name.
+        key = next(n for n in ("gpkg_fid", "gpkg_fid_", "gpkg_row_id") if n not in gdf.columns)
+        pyogrio.write_dataframe(gdf, temp, layer=layer, driver="GPKG", layer_options={"FID": key})
     log.info("wrote %s layer %s (%d features)", path, layer, len(gdf))
     return path
 

@@ -1,0 +1,124 @@
+"""Map strings in Chinese and English, and the escaping every user-supplied text goes through."""
+from __future__ import annotations
+
+import html
+
+from healthreach._errors import UsageError
+from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_NAMES
+
+LANGS: tuple[str, ...] = ("zh", "en")
+
+_TEXT: dict[str, dict[str, str]] = {
+    "coverage_map": {"zh": "医疗服务可达性", "en": "Health service access"},
+    "scenario_map": {"zh": "方案对比", "en": "Scenario comparison"},
+    "basemap_roads": {"zh": "道路（离线底图）", "en": "Roads (offline basemap)"},
+    "basemap_boundaries": {"zh": "行政边界", "en": "Boundaries"},
+    "village_names": {"zh": "村名", "en": "Village names"},
+    "osm_tiles": {"zh": "OpenStreetMap 在线底图", "en": "OpenStreetMap tiles (online)"},
+    "facilities": {"zh": "医疗机构", "en": "Facilities"},
+    "catchments": {"zh": "服务范围", "en": "Catchment"},
+    "villages_by_time": {"zh": "村庄：到乡镇卫生院时间", "en": "Villages: time to township health centre"},
+    "villages_unreachable": {"zh": "不可达村庄", "en": "Unreachable villages"},
+    "villages_failing": {"zh": "未达标村庄", "en": "Villages failing standards"},
+    "legend_time": {"zh": "到乡镇卫生院行车时间", "en": "Drive time to township health centre"},
+    "legend_facilities": {"zh": "医疗机构层级", "en": "Facility tiers"},
+    "unreachable": {"zh": "不可达", "en": "Unreachable"},
+    "minutes": {"zh": "分钟", "en": "min"},
+    "km": {"zh": "公里", "en": "km"},
+    "name": {"zh": "名称", "en": "Name"},
+    "kind": {"zh": "类型", "en": "Kind"},
+    "beds": {"zh": "床位", "en": "Beds"},
+    "doctors": {"zh": "医师", "en": "Doctors"},
+    "nurses": {"zh": "护士", "en": "Nurses"},
+    "ambulances": {"zh": "救护车", "en": "Ambulances"},
+    "population": {"zh": "人口", "en": "Population"},
+    "township": {"zh": "乡镇", "en": "Township"},
+    "note": {"zh": "备注", "en": "Note"},
+    "tier": {"zh": "层级", "en": "Tier"},
+    "nearest": {"zh": "最近机构", "en": "Nearest"},
+    "time": {"zh": "时间", "en": "Time"},
+    "distance": {"zh": "距离", "en": "Distance"},
+    "band": {"zh": "时间圈", "en": "Band"},
+    "failed_rules": {"zh": "未达标规则", "en": "Rules not met"},
+    "value": {"zh": "实际", "en": "value"},
+    "target": {"zh": "目标", "en": "target"},
+    "baseline": {"zh": "现状", "en": "Baseline"},
+    "scenario": {"zh": "方案", "en": "Scenario"},
+    "minutes_saved": {"zh": "节省时间（分钟）", "en": "Minutes saved"},
+    "newly_reachable": {"zh": "新增可达", "en": "Newly reachable"},
+    "lost_access": {"zh": "变为不可达", "en": "No longer reachable"},
+    "worse": {"zh": "变慢", "en": "Slower"},
+    "no_change": {"zh": "无变化", "en": "No change"},
+    "changed_facilities": {"zh": "变化的机构", "en": "Changed facilities"},
+    "added": {"zh": "新增", "en": "Added"},
+    "removed": {"zh": "撤销", "en": "Removed"},
+    "upgraded": {"zh": "类型变更（升级）", "en": "Kind changed (upgrade)"},
+    "before": {"zh": "现状", "en": "before"},
+    "after": {"zh": "方案", "en": "after"},
+    "saved": {"zh": "节省", "en": "saved"},
+}
+
+KIND_NAMES_EN: dict[str, str] = {
+    "city_hospital": "City hospital",
+    "county_hospital": "County general hospital",
+    "county_tcm_hospital": "County TCM hospital",
+    "maternal_child": "Maternal and child health hospital",
+    "subcentre": "County medical sub-centre",
+    "township_hc": "Township health centre",
+    "community_centre": "Community health service centre",
+    "community_station": "Community health service station",
+    "village_clinic": "Village clinic",
+    "ems_centre": "Emergency centre",
+    "ems_station": "Emergency station",
+}
+
+SERVICE_NAMES: dict[str, dict[str, str]] = {
+    "chest_pain": {"zh": "胸痛中心", "en": "Chest pain centre"},
+    "stroke": {"zh": "卒中中心", "en": "Stroke centre"},
+    "trauma": {"zh": "创伤中心", "en": "Trauma centre"},
+    "critical_maternal": {"zh": "危重孕产妇救治中心", "en": "Critical maternal care centre"},
+    "critical_neonatal": {"zh": "危重儿童和新生儿救治中心", "en": "Critical neonatal care centre"},
+    "fever_clinic": {"zh": "发热门诊", "en": "Fever clinic"},
+    "fever_sentinel": {"zh": "发热诊室/哨点", "en": "Fever sentinel"},
+    "infectious_dept": {"zh": "感染性疾病科", "en": "Infectious diseases dept."},
+    "tcm_hall": {"zh": "中医馆", "en": "TCM hall"},
+    "rehab_dept": {"zh": "康复医学科", "en": "Rehabilitation dept."},
+    "geriatrics_dept": {"zh": "老年医学科", "en": "Geriatrics dept."},
+}
+
+
+def check_lang(lang: str) -> str:
+    """Return `lang` if maps can be drawn in it; raise UsageError otherwise."""
+    if lang not in LANGS:
+        raise UsageError(f"map language must be one of {', '.join(LANGS)}, got {lang!r}")
+    return lang
+
+
+def text(key: str, lang: str) -> str:
+    """The map string `key` in `lang` ('zh' or 'en')."""
+    return _TEXT[key][check_lang(lang)]
+
+
+def tier_name(tier: str, lang: str) -> str:
+    """Display name of an analysis tier or service tier; the id itself when unknown (escaped later)."""
+    names = TIER_NAMES.get(tier) or SERVICE_NAMES.get(tier)
+    return names[check_lang(lang)] if names else tier
+
+
+def kind_name(kind: object, lang: str) -> str:
+    """Display name of a facility kind: Chinese, with the English name first when lang='en'."""
+    key = str(kind)
+    zh = KIND_NAMES_ZH.get(key, key)
+    if check_lang(lang) == "en" and key in KIND_NAMES_EN:
+        return f"{KIND_NAMES_EN[key]} ({zh})"
+    return zh
+
+
+def esc(value: object) -> str:
+    """HTML-escape user text for popups, tooltips, titles and legends.
+
+    Besides `& < > " '`, backticks, `$` and backslashes are replaced by entities, so that text
+    stays inert even inside the JavaScript template literals folium writes for some elements.
+    """
+    escaped = html.escape(str(value), quote=True)
+    return escaped.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")

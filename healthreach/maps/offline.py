@@ -1,0 +1,252 @@
+"""Building blocks for folium maps that work with no network.
+
+folium's defaults pull Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; `inline_assets`
+replaces Leaflet with the copy vendored beside this module and drops the rest, so every element
+used here must run on plain Leaflet (popups and tooltips below are bound without jQuery).
+"""
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+from healthreach._errors import InputError
+
+
+# folium 0.20 default assets that nothing drawn by healthreach needs.
+_DROPPABLE = (
+    "jquery",
+    "bootstrap",
+    "awesome-markers",
+    "fontawesome",
+    "font-awesome",
+    "glyphicons",
+    "leaflet.awesome.rotate",
+)
+_SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>\s*</script>", re.I)
+_CSS_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"'][^>]*/?>", re.I)
+_EXTERNAL_REF = re.compile(
+    r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)\s*(?:https?:)?//""", re.I
+)
+_PLACEHOLDER = "<!--healthreach-vendor-{}-->"
+
+
+def vendor_text(filename: str) -> str:
+    """Contents of a vendored asset (`leaflet.js`, `leaflet.css`, `LICENSE`)."""
+    return resources.files("healthreach.maps").joinpath("vendor", filename).read_text("utf-8")
+
+
+def _is_remote(url: str) -> bool:
+    return bool(re.match(r"\s*(?:https?:)?//", url, re.I))
+
+
+def _replace_remote_tag(match: re.Match[str]) -> str:
+    url = match.group(1)
+    if not _is_remote(url):
+        return match.group(0)
+    leaf = url.rsplit("/", 1)[-1].lower()
+    if leaf in ("leaflet.js", "leaflet.css") and "leaflet" in url.lower():
+        return _PLACEHOLDER.format(leaf)
+    if any(token in url.lower() for token in _DROPPABLE):
+        return ""
+    return match.group(0)
+
+
+def inline_assets(html: str) -> str:
+    """Make a rendered folium page self-contained.
+
+    Leaflet's JS and CSS links are replaced by the vendored files, folium's other CDN assets are
+    removed. Raises RuntimeError if any `src=`/`href=`/`url()` to http(s) or `//` remains, or if
+    the page does not load Leaflet at all.
+    """
+    out = _SCRIPT_SRC.sub(_replace_remote_tag, html)
+    out = _CSS_LINK.sub(_replace_remote_tag, out)
+    leftover = _EXTERNAL_REF.search(out)
+    if leftover:
+        context = out[max(0, leftover.start() - 60) : leftover.end() + 60]
+        raise RuntimeError(f"map HTML still references an external resource: ...{context}...")
+    js_mark, css_mark = _PLACEHOLDER.format("leaflet.js"), _PLACEHOLDER.format("leaflet.css")
+    if js_mark not in out:
+        raise RuntimeError("map HTML does not load Leaflet; expected folium's leaflet.js link")
+    # Leaflet's CSS must precede folium's own style rules, which override some of it.
+    if css_mark in out:
+        out = out.replace(css_mark, "", 1)
+    out = out.replace(js_mark, f"<style>{vendor_text('leaflet.css')}</style>\n"
+                      f"<script>{vendor_text('leaflet.js')}</script>", 1)
+    return out.replace(js_mark, "").replace(css_mark, "")
+
+
+def js_string(value: str) -> str:
+    """A JavaScript string literal for `value` that is also safe inside an HTML <script>."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return text
+
+
+def dom_class(prefix: str, value: object) -> str:
+    """A CSS class naming one feature (e.g. a village by `vid`) so tests and users can find it."""
+    raw = str(value)
+    if re.fullmatch(r"[A-Za-z0-9_-]+", raw):
+        return f"{prefix}-{raw}"
+    return f"{prefix}-x{raw.encode('utf-8').hex()}"
+
+
+class HtmlPopup(MacroElement):
+    """Bind a popup of ready-made (already escaped) HTML to the parent layer, without jQuery."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.bindPopup({{ this.content }}, {{ this.options }});\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, html: str, *, max_width: int = 320) -> None:
+        super().__init__()
+        self._name = "HtmlPopup"
+        self.content = js_string(html)
+        self.options = json.dumps({"maxWidth": max_width})
+
+
+class HtmlTooltip(MacroElement):
+    """Bind a tooltip of ready-made (already escaped) HTML to the parent layer."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.bindTooltip({{ this.content }}, {{ this.options }});\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, html: str, **options: Any) -> None:
+        super().__init__()
+        self._name = "HtmlTooltip"
+        self.content = js_string(html)
+        self.options = json.dumps({"sticky": True, **options})
+
+
+class ScaleBar(MacroElement):
+    """Leaflet's metric scale bar."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({metric: true, imperial: false, maxWidth: 160})"
+        ".addTo({{ this._parent.get_name() }});\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "ScaleBar"
+
+
+class HtmlBox(MacroElement):
+    """A fixed-position box (title, legend) of ready-made (already escaped) HTML."""
+
+    _template = Template("{% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}")
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self._name = "HtmlBox"
+        self.markup = markup
+
+
+_PAGE_CSS = """<style>
+.folium-map.leaflet-container{background:#f4f1ea}
+.hr-box{position:fixed;z-index:1000;background:rgba(255,255,255,.92);padding:6px 10px;
+ border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:13px/1.4 "Noto Sans CJK SC",
+ "Microsoft YaHei",sans-serif;color:#222}
+.hr-title{top:10px;left:50%;transform:translateX(-50%);font-size:16px;font-weight:bold;
+ text-align:center;max-width:60%}
+.hr-title small{display:block;font-weight:normal;font-size:12px;color:#555}
+.hr-legend{bottom:28px;right:10px;max-width:260px}
+.hr-legend h4{margin:4px 0 2px;font-size:13px}
+.hr-legend i{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
+ vertical-align:-1px;border:1px solid #555}
+.hr-legend i.sq{border-radius:2px}
+.hr-label{background:transparent;border:0;box-shadow:none;padding:0;font-size:11px;color:#333;
+ text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
+.hr-label:before{display:none}
+.leaflet-popup-content table{border-collapse:collapse;font-size:12px}
+.leaflet-popup-content td,.leaflet-popup-content th{padding:1px 6px 1px 0;text-align:left}
+</style>"""
+
+
+def new_map(bounds: tuple[float, float, float, float], *, osm_tiles: bool, tiles_name: str) -> folium.Map:
+    """An empty offline map fitted to `bounds` (west, south, east, north in degrees).
+
+    With `osm_tiles`, an OpenStreetMap tile layer is listed in the layer control but left off,
+    so nothing is fetched unless the user turns it on.
+    """
+    west, south, east, north = bounds
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None, zoom_start=10,
+                   control_scale=False, prefer_canvas=False)
+    m.get_root().header.add_child(Element(_PAGE_CSS), name="healthreach_css")
+    if osm_tiles:
+        folium.TileLayer(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            attr="© OpenStreetMap contributors",
+            name=tiles_name,
+            overlay=True,
+            show=False,
+            max_zoom=19,
+        ).add_to(m)
+    m.add_child(ScaleBar())
+    m.fit_bounds([[south, west], [north, east]], padding=(20, 20))
+    return m
+
+
+def render_html(m: folium.Map) -> str:
+    """Render `m` to a self-contained HTML page (see `inline_assets`)."""
+    return inline_assets(m.get_root().render())
+
+
+def data_bounds(*frames: gpd.GeoDataFrame | None) -> tuple[float, float, float, float]:
+    """Bounds (west, south, east, north, degrees) of the non-empty frames' geometries."""
+    boxes = [f.total_bounds for f in frames if f is not None and len(f) and not f.geometry.is_empty.all()]
+    boxes = [b for b in boxes if np.all(np.isfinite(b))]
+    if not boxes:
+        raise InputError("analysis result: no village, facility or boundary geometry to draw")
+    arr = np.array(boxes)
+    return (float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max()))
+
+
+def display_frame(gdf: gpd.GeoDataFrame, layer: str, *, tolerance_m: float = 25.0,
+                  decimals: int = 5) -> gpd.GeoDataFrame:
+    """A copy of `gdf` for drawing: simplified by `tolerance_m` metres, coordinates rounded.
+
+    Simplification runs in a metric (UTM) CRS; the result is WGS84 with `decimals` decimal places
+    (5 places ≈ 1 m). Rows whose geometry is missing or becomes empty are dropped. `layer` names
+    the layer in error messages. The input frame is not modified.
+    """
+    if gdf.crs is None:
+        raise InputError(f"{layer}: geometry has no CRS; expected EPSG:4326 (WGS84)")
+    frame = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(4326)
+    if frame.empty:
+        return frame
+    geoms = frame.geometry
+    if tolerance_m > 0 and not geoms.geom_type.isin(["Point", "MultiPoint"]).all():
+        metric = frame.estimate_utm_crs()
+        geoms = geoms.to_crs(metric).simplify(tolerance_m, preserve_topology=True).to_crs(4326)
+    rounded = shapely.transform(np.asarray(geoms.values), lambda xy: np.round(xy, decimals))
+    out = frame.set_geometry(gpd.GeoSeries(rounded, index=frame.index, crs=4326))
+    return out[~out.geometry.is_empty]
+
+
+def feature_collection(geoms: gpd.GeoSeries) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of bare geometries (no properties: styles are per layer)."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(g)}
+            for g in geoms
+        ],
+    }

@@ -1,0 +1,159 @@
+"""The maps in headless Chromium with every non-file request blocked and counted."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from healthreach.maps import labels
+from healthreach.maps.coverage_map import coverage_map_html
+from healthreach.maps.scenario_map import scenario_map_html
+from map_fixtures import MALICIOUS, SAVED_MINUTES_V05, scenario_pair, small_result
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class Opened:
+    page: Page
+    external: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_map(browser: Browser, tmp_path: Path) -> Iterator:
+    pages: list[Page] = []
+
+    def _open(html: str, filename: str = "map.html") -> Opened:
+        path = tmp_path / filename
+        path.write_text(html, encoding="utf-8")
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        pages.append(page)
+        opened = Opened(page)
+
+        def _route(route: Route) -> None:
+            if route.request.url.startswith("file://"):
+                route.continue_()
+            else:
+                opened.external.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", _route)
+        page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: opened.errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("typeof L === 'object' && document.querySelectorAll('path').length > 0")
+        return opened
+
+    yield _open
+    for page in pages:
+        page.close()
+
+
+def _layer_names(page: Page) -> list[str]:
+    return [s.strip() for s in page.locator(".leaflet-control-layers label span span").all_text_contents()]
+
+
+def _screenshot(page: Page, filename: str) -> None:
+    """Save a screenshot for a human to look at, once Leaflet's zoom animation has settled."""
+    page.wait_for_timeout(400)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / filename)
+    assert (ARTIFACTS / filename).stat().st_size > 10_000
+
+
+def _popup_after_click(page: Page, selector: str) -> str:
+    """Close any open popup, click the first element matching `selector`, return the popup's text."""
+    close = page.locator(".leaflet-popup-close-button")
+    if close.count():
+        close.first.click()
+        page.locator(".leaflet-popup").wait_for(state="detached")
+    page.locator(selector).first.click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    return popup.inner_text()
+
+
+def test_coverage_map_offline(open_map) -> None:
+    opened = open_map(coverage_map_html(small_result()))
+    page = opened.page
+    assert page.evaluate("typeof L") == "object"
+    names = _layer_names(page)
+    expected = [labels.text(k, "zh") for k in ("basemap_roads", "basemap_boundaries", "village_names",
+                                                 "villages_by_time", "villages_unreachable", "villages_failing")]
+    expected += [f"医疗机构：{labels.tier_name(t, 'zh')}" for t in ("hospital", "township", "village", "ems")]
+    expected += [f"服务范围：{labels.tier_name(t, 'zh')}" for t in ("hospital", "township")]
+    assert sorted(names) == sorted(expected)
+    assert page.locator(".hr-title").inner_text().startswith("偏关县（合成示例）")
+    assert page.locator(".leaflet-control-scale").count() == 1
+    _screenshot(page, "coverage_map.png")
+    assert opened.external == [] and opened.errors == [] and opened.dialogs == []
+
+
+def test_village_popup_gives_population_and_minutes(open_map) -> None:
+    page = open_map(coverage_map_html(small_result())).page
+    text = _popup_after_click(page, "path.hr-village.hr-v-V01")
+    assert "老营村" in text and "1234" in text and "10.0" in text and "6.5" in text and "F-THC1" in text
+    text = _popup_after_click(page, "path.hr-village.hr-v-V04")
+    assert "万家寨村" in text and "—" in text and "道路未连通 <5 km & `${x}`" in text
+
+
+def test_malicious_name_renders_as_text(open_map) -> None:
+    opened = open_map(coverage_map_html(small_result(project_name=MALICIOUS)))
+    page = opened.page
+    page.locator("path.hr-village.hr-v-V03").first.hover()
+    assert MALICIOUS in page.locator(".leaflet-tooltip").first.inner_text()
+    text = _popup_after_click(page, "path.hr-village.hr-v-V03")
+    assert text.count(MALICIOUS) == 2  # the name and the note
+    assert page.locator(".leaflet-popup-content img").count() == 0
+    assert page.locator(".hr-title").inner_text().startswith(MALICIOUS)
+    assert page.locator("img[src='x']").count() == 0
+    assert opened.dialogs == [] and opened.errors == [] and opened.external == []
+
+
+def test_tiles_requested_only_when_shown(open_map) -> None:
+    opened = open_map(coverage_map_html(small_result(), osm_tiles=True))
+    page = opened.page
+    page.wait_for_timeout(300)
+    assert opened.external == []
+    page.locator(".leaflet-control-layers").hover()
+    page.locator("label", has_text=labels.text("osm_tiles", "zh")).locator("input").check()
+    page.wait_for_timeout(500)
+    # Turning the layer on does reach for tiles: the counter is live, and was zero before.
+    assert opened.external and all("tile.openstreetmap.org" in url for url in opened.external)
+
+
+def test_scenario_map_minutes_saved(open_map) -> None:
+    base, scenario = scenario_pair()
+    opened = open_map(scenario_map_html(base, scenario, name="tianfengping", title="天峰坪新建卫生院"),
+                      "scenario.html")
+    page = opened.page
+    _screenshot(page, "scenario_map.png")
+    saved_layer = f"{labels.text('minutes_saved', 'zh')}: {labels.tier_name('township', 'zh')}"
+    names = _layer_names(page)
+    assert saved_layer in names and labels.text("changed_facilities", "zh") in names
+    checked = page.locator(".leaflet-control-layers-base input:checked + span").inner_text().strip()
+    assert checked == saved_layer
+    _popup_after_click(page, "path.hr-village.hr-v-V05")
+    assert page.locator(".leaflet-popup-content .hr-saved").inner_text() == SAVED_MINUTES_V05
+    text = _popup_after_click(page, "path.hr-village.hr-v-V04")
+    assert labels.text("newly_reachable", "zh") in text
+    changed = {c: page.locator(f"path.hr-change-{c}").count() for c in ("added", "removed", "upgraded")}
+    assert changed == {"added": 1, "removed": 1, "upgraded": 1}
+    assert opened.external == [] and opened.errors == [] and opened.dialogs == []

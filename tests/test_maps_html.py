@@ -1,0 +1,189 @@
+"""Offline HTML maps without a browser: no external URLs, escaping, languages, size, scenario diffs."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from healthreach._errors import InputError, UsageError
+from healthreach.maps import labels
+from healthreach.maps.coverage_map import TIME_CLASSES, UNREACHABLE_FILL, coverage_map_html, time_colour
+from healthreach.maps.offline import display_frame, inline_assets, vendor_text
+from healthreach.maps.scenario_map import facility_changes, minutes_saved, scenario_map_html
+from map_fixtures import (
+    MALICIOUS,
+    SAVED_MINUTES_V05,
+    VILLAGES,
+    county_sized_result,
+    scenario_pair,
+    small_result,
+)
+
+ATTRIBUTE_URL = re.compile(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)\s*(?:https?:)?//""", re.I)
+ANY_URL = re.compile(r"https?://[^\s\"'\\)<>]+")
+
+
+def _without_vendor(html: str) -> str:
+    """The page minus the vendored Leaflet files (whose comments and attribution link hold URLs)."""
+    js, css = vendor_text("leaflet.js"), vendor_text("leaflet.css")
+    assert html.count(js) == 1 and html.count(css) == 1
+    return html.replace(js, "").replace(css, "")
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    base, scenario = scenario_pair()
+    return {
+        "zh": coverage_map_html(small_result()),
+        "en": coverage_map_html(small_result(), lang="en"),
+        "tiles": coverage_map_html(small_result(), osm_tiles=True),
+        "scenario": scenario_map_html(base, scenario, name="tianfengping", title="天峰坪新建卫生院"),
+        "scenario_en": scenario_map_html(base, scenario, name="tianfengping", title="New THC", lang="en"),
+    }
+
+
+@pytest.mark.parametrize("key", ["zh", "en", "tiles", "scenario", "scenario_en"])
+def test_no_external_resources(pages: dict[str, str], key: str) -> None:
+    page = _without_vendor(pages[key])
+    assert not ATTRIBUTE_URL.search(page)
+    urls = set(ANY_URL.findall(page))
+    # The only URL left is the tile template, and only when the tile layer was asked for.
+    assert urls == ({"https://tile.openstreetmap.org/{z}/{x}/{y}.png"} if key == "tiles" else set())
+    assert "cdn.jsdelivr" not in page and "jquery" not in page.lower()
+
+
+def test_leaflet_vendored_with_licence() -> None:
+    assert "Leaflet 1.9.4" in vendor_text("leaflet.js")
+    assert "BSD 2-Clause" in vendor_text("LICENSE")
+    css = vendor_text("leaflet.css")
+    assert "url(images/" not in css and css.count("data:image/png;base64,") == 3
+
+
+def test_inline_assets_on_plain_folium_and_refuses_unknown_cdn() -> None:
+    m = folium.Map(tiles=None)
+    folium.CircleMarker([39.4, 111.5]).add_to(m)
+    page = inline_assets(m.get_root().render())
+    assert not ATTRIBUTE_URL.search(_without_vendor(page))
+    plugin = m.get_root().render().replace("</head>", '<script src="https://unpkg.com/x/plugin.js"></script></head>')
+    with pytest.raises(RuntimeError, match="unpkg.com"):
+        inline_assets(plugin)
+    with pytest.raises(RuntimeError, match="Leaflet"):
+        inline_assets("<html><head></head><body></body></html>")
+
+
+@pytest.mark.parametrize("key", ["zh", "en", "scenario"])
+def test_user_text_only_escaped(pages: dict[str, str], key: str) -> None:
+    page = pages[key]
+    assert MALICIOUS not in page
+    assert "\\u003cimg" not in page.lower()  # a JS string holding a raw tag would become live HTML
+    hits = [m.start() for m in re.finditer("onerror=alert", page)]
+    assert hits, "the malicious village must be on the map"
+    for start in hits:
+        before = page[max(0, start - 30) : start]
+        assert before.endswith(("&lt;img src=x ", "\\u0026lt;img src=x ")), before
+    assert "${x}" not in page and "`${" not in page  # the note's template-literal payload
+    for _vid, name, *_ in VILLAGES:
+        assert labels.esc(name) in page or labels.esc(name).replace("&", "\\u0026") in page
+
+
+def test_project_name_and_title_escaped() -> None:
+    page = coverage_map_html(small_result(project_name=MALICIOUS))
+    assert MALICIOUS not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    base, scenario = scenario_pair()
+    page = scenario_map_html(base, scenario, name="a", title="<b>t</b>")
+    assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page
+
+
+def _shows(page: str, label: str) -> bool:
+    """Whether `label` is in the page as text or as a JSON string (folium writes layer names so)."""
+    return label in page or json.dumps(label)[1:-1] in page
+
+
+def test_languages_switch(pages: dict[str, str]) -> None:
+    zh, en = pages["zh"], pages["en"]
+    for key in ("basemap_roads", "villages_by_time", "legend_time"):
+        assert _shows(zh, labels.text(key, "zh")) and not _shows(en, labels.text(key, "zh"))
+        assert _shows(en, labels.text(key, "en")) and not _shows(zh, labels.text(key, "en"))
+    assert _shows(pages["scenario_en"], labels.text("minutes_saved", "en"))
+    assert _shows(pages["scenario"], labels.text("minutes_saved", "zh"))
+    with pytest.raises(UsageError, match="fr"):
+        coverage_map_html(small_result(), lang="fr")
+
+
+def test_time_classes() -> None:
+    limits = [limit for limit, _ in TIME_CLASSES]
+    colours = [colour for _, colour in TIME_CLASSES]
+    assert time_colour(limits[0] * 60) == colours[0]
+    assert time_colour(limits[0] * 60 + 1) == colours[1]
+    assert time_colour(3601.0) == colours[-1]
+    assert time_colour(math.nan) == time_colour(None) == UNREACHABLE_FILL
+
+
+def test_minutes_saved_matches_hand_figures() -> None:
+    base, scenario = scenario_pair()
+    table = minutes_saved(base.villages, scenario.villages, "township").set_index("vid")
+    assert f"{table.loc['V05', 'saved_min']:.1f}" == SAVED_MINUTES_V05
+    assert table.loc["V05", "status"] == "saved"
+    assert table.loc["V01", "saved_min"] == pytest.approx(-1.0) and table.loc["V01", "status"] == "worse"
+    assert table.loc["V04", "status"] == "newly_reachable" and math.isnan(table.loc["V04", "saved_min"])
+    assert table.loc["V02", "status"] == "no_change" and table.loc["V02", "saved_min"] == 0.0
+    # Independent check: the saving is the plain difference of the two frames' columns.
+    merged = base.villages.merge(scenario.villages, on="vid", suffixes=("_b", "_s"))
+    expected = (merged["township_time_s_b"] - merged["township_time_s_s"]) / 60.0
+    np.testing.assert_allclose(table.loc[merged["vid"], "saved_min"], expected)
+
+
+def test_duplicate_vid_is_input_error() -> None:
+    base, scenario = scenario_pair()
+    doubled = pd.concat([scenario.villages, scenario.villages.iloc[:1]])
+    with pytest.raises(InputError, match="V01"):
+        minutes_saved(base.villages, doubled, "township")
+
+
+def test_facility_changes() -> None:
+    base, scenario = scenario_pair()
+    changes = facility_changes(base.facilities, scenario.facilities).set_index("fid")
+    assert dict(changes["change"]) == {"F-NEW": "added", "F-VC1": "removed", "F-THC2": "upgraded"}
+    assert changes.loc["F-THC2", ["kind_before", "kind_after"]].tolist() == ["township_hc", "subcentre"]
+    assert changes.loc["F-VC1", "geometry"].equals(base.facilities.set_index("fid").loc["F-VC1", "geometry"])
+
+
+def test_missing_township_time_is_input_error() -> None:
+    result = small_result()
+    broken = result.__class__(**{**result.__dict__, "villages": result.villages.drop(columns="township_time_s")})
+    with pytest.raises(InputError, match="township_time_s"):
+        coverage_map_html(broken)
+
+
+def test_display_frame_simplifies_within_tolerance() -> None:
+    line = shapely.LineString([(111.3 + i * 0.0005, 39.3 + 0.00005 * ((-1) ** i)) for i in range(200)])
+    frame = gpd.GeoDataFrame({"highway": ["track"]}, geometry=[line], crs=4326)
+    shown = display_frame(frame, "roads", tolerance_m=25.0, decimals=5)
+    out = shown.geometry.iloc[0]
+    assert shapely.get_num_coordinates(out) < shapely.get_num_coordinates(line) / 10
+    coords = shapely.get_coordinates(out)
+    assert np.array_equal(coords, np.round(coords, 5))
+    metric = frame.estimate_utm_crs()
+    a = gpd.GeoSeries([line], crs=4326).to_crs(metric).iloc[0]
+    b = gpd.GeoSeries([out], crs=4326).to_crs(metric).iloc[0]
+    assert a.hausdorff_distance(b) <= 25.0 + 2.0  # tolerance plus 5-decimal rounding (< 1 m each axis)
+    assert frame.geometry.iloc[0].equals(line)
+
+
+def test_county_sized_map_is_small_and_inputs_untouched() -> None:
+    result = county_sized_result()
+    copies = {name: getattr(result, name).copy(deep=True) for name in ("villages", "roads", "catchments")}
+    page = coverage_map_html(result)
+    assert len(page.encode("utf-8")) < 5_000_000
+    for name, before in copies.items():
+        after = getattr(result, name)
+        pd.testing.assert_frame_equal(pd.DataFrame(after.drop(columns="geometry")),
+                                      pd.DataFrame(before.drop(columns="geometry")))
+        assert after.geometry.geom_equals_exact(before.geometry, tolerance=0).all()
