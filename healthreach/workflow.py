@@ -91,7 +91,9 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
     settings = settings_from_parameters(project.parameters, source=str(project.path))
 
     say(f"reading roads {project.roads.path.name}")
+    clock = time.perf_counter()
     edges = read_roads(project.roads.path)
+    read_s = round(time.perf_counter() - clock, 3)
     baseline = analyze(project, edges=edges, settings=settings, progress=say)
     outcomes = []
     for scenario in scenarios:
@@ -109,6 +111,7 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
     provenance = _provenance(baseline, inputs, hashes, started,
                              {"scenarios": [{"name": s.name, "title": s.title, "path": str(s.path)} for s in scenarios],
                               "lang": lang})
+    provenance["timings_s"] = {"read_roads": read_s, **provenance.get("timings_s", {})}
     return write_outputs(baseline, out, lang=lang, outcomes=outcomes, provenance=provenance)
 
 

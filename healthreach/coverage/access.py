@@ -6,6 +6,7 @@ from collections.abc import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network
@@ -106,9 +107,16 @@ def catchments(
         costs = bounded_costs(net, net.point_node[nv + members], max(bands) * 60.0, toward=_toward(tier))
         vcost = costs[:, net.point_node[:nv]]
         for row, f in enumerate(members):
-            for band in bands:
+            previous = None
+            for band in sorted(bands):
                 limit = band * 60.0
-                pieces = reached_lines(net, costs[row], limit, toward=_toward(tier))
+                polygon = catchment_polygon(reached_lines(net, costs[row], limit, toward=_toward(tier)),
+                                            settings.catchment_buffer_m)
+                # Disks nest exactly: a band's polygon takes in the smaller band's, whose reached
+                # roads it reaches too (the buffers' polygonal caps would otherwise differ by metres).
+                if previous is not None:
+                    polygon = previous if polygon is None else shapely.union(polygon, previous)
+                previous = polygon
                 inside = vcost[row] <= limit + 1e-6
                 rows.append({
                     "fid": facilities["fid"].iat[f], "name": facilities["name"].iat[f],
@@ -116,7 +124,7 @@ def catchments(
                     "band_min": int(band), "population": int(pop[inside].sum()),
                     "villages": int(inside.sum()),
                 })
-                geoms.append(catchment_polygon(pieces, settings.catchment_buffer_m))
+                geoms.append(polygon)
     columns = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
     table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=geoms, crs=crs)
     return table.to_crs("EPSG:4326")

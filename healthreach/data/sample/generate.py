@@ -648,12 +648,16 @@ def scenario_texts(county: County) -> dict[str, str]:
     seat_min = {names[t]: from_seat[county.seat_nodes[t]] / 60 for t in range(1, len(names))}
     remote = max(seat_min, key=lambda n: (seat_min[n], n))
     thc = next(f for f in county.facilities if f["kind"] == "乡镇卫生院" and f["township"] == remote)
-    ems = next(f for f in county.facilities if f["kind"] == "急救中心")
     drivable = sorted({n for nodes, tags in net.ways if tags["highway"] in CLASS_SPEED_KMH
                        for n in nodes})
-    from_ems = drive_times(net, drivable[int(np.argmin(np.hypot(*(net.coords(drivable)
-                                                                 - ems["xy"]).T)))])
-    ems_min = {names[t]: from_ems[county.seat_nodes[t]] / 60 for t in range(1, len(names))}
+    # The planner's question: which township seat is farthest from every existing ambulance base?
+    bases = [f for f in county.facilities if int(f["ambulances"]) > 0]
+    ems_min = {names[t]: float("inf") for t in range(1, len(names))}
+    for base in bases:
+        node = drivable[int(np.argmin(np.hypot(*(net.coords(drivable) - base["xy"]).T)))]
+        times = drive_times(net, node)
+        for t in range(1, len(names)):
+            ems_min[names[t]] = min(ems_min[names[t]], times.get(county.seat_nodes[t], float("inf")) / 60)
     far = max(ems_min, key=lambda n: (ems_min[n], n))
     site = settle(county.seats[names.index(far)] + np.array([60.0, -45.0]),
                   shapely.union_all(net.lines()), np.random.default_rng(SEED + 1), lo=15.0, hi=180.0)
@@ -669,9 +673,9 @@ changes:
   - upgrade: {{fid: {thc['fid']}, kind: subcentre}}
 """
     station = head + _comment(
-        f"Chosen by the generator: the township seat farthest by {HOW_TIMED}, from the county "
-        f"emergency centre {ems['fid']}. Farthest: {_slowest(ems_min)}. The station stands beside "
-        f"the road in that seat.") + f"""\
+        f"Chosen by the generator: the township seat farthest by {HOW_TIMED} from its nearest "
+        f"ambulance base (the emergency centre and every facility with ambulances). Farthest: "
+        f"{_slowest(ems_min)}. The station stands beside the road in that seat.") + f"""\
 name: ems-farthest-township
 title: {far}新建急救分站（1辆救护车，合成样例）
 base: ../project.yml

@@ -1,0 +1,4 @@
+"""python -m healthreach"""
+from healthreach.cli import main
+
+main()
