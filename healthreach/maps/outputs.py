@@ -13,6 +13,7 @@ from healthreach.maps.exports import atomic_write, write_csv, write_gpkg, write_
 from healthreach.maps.scenario_map import scenario_map_html
 from healthreach.scenarios.outcome import ScenarioOutcome
 
+CSV_TABLES = ("network_qa",)
 BASELINE_FILES = ("coverage_map.html", "villages.gpkg", "catchments.gpkg", "facilities.gpkg",
                   "standards.csv", "summary.xlsx", "run.json", "shp")
 
@@ -39,15 +40,21 @@ def write_outputs(
     write_text(coverage_map_html(result, lang=lang), out / "coverage_map.html")
     write_gpkg(result.villages, out / "villages.gpkg", "villages")
     write_gpkg(result.catchments, out / "catchments.gpkg", "catchments")
+    for name, layer in result.layers.items():
+        write_gpkg(layer, out / "catchments.gpkg", name)
     write_gpkg(result.facilities, out / "facilities.gpkg", "facilities")
     write_shapefile(result.villages, out / "shp" / "villages.shp", encoding=shp_encoding)
     write_shapefile(result.catchments, out / "shp" / "catchments.shp", encoding=shp_encoding)
     write_csv(result.standards, out / "standards.csv")
-    sheets: dict[str, pd.DataFrame] = {
-        "county": result.summary.get("county", pd.DataFrame()),
-        "township": result.summary.get("township", pd.DataFrame()),
-        "standards": result.standards,
-    }
+    # Every table of the analysis becomes a sheet (county and township first); tables named in
+    # CSV_TABLES are also written as CSV for scripts.
+    sheets: dict[str, pd.DataFrame] = {name: result.summary[name] for name in ("county", "township")
+                                       if name in result.summary}
+    sheets["standards"] = result.standards
+    for name, table in result.summary.items():
+        sheets.setdefault(name, table)
+        if name in CSV_TABLES:
+            write_csv(table, out / f"{name}.csv")
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
         write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages")
