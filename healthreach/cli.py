@@ -16,6 +16,7 @@ from healthreach._errors import InputError, UsageError
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
     help="healthreach: who can reach care, how fast, and what a new clinic or ambulance station would change.",
 )
 console = Console(stderr=True)

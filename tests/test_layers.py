@@ -55,7 +55,7 @@ def test_good_project_has_canonical_columns_and_dtypes(good: Project) -> None:
     assert good.parameters == {"bands_min": [15, 30]}
     fac, vil = good.facilities, good.villages
     assert list(fac.columns) == ["fid", "name", "kind", "beds", "doctors", "nurses", "ambulances", "township",
-                                 "services", "vid", "geometry"]
+                                 "services", "vid", "band_min", "radius_m", "geometry"]
     assert list(vil.columns) == ["vid", "name", "population", "township", "setting", "elderly", "children",
                                  "geometry"]
     for frame in (fac, vil):

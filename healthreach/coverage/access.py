@@ -1,4 +1,4 @@
-"""Village access per tier and catchments per facility, from the networks of each travel mode."""
+"""Village access per tier, from the networks of each travel mode."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network
 from healthreach.coverage.rules import Settings
-from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.coverage.traveltime import nearest
 from healthreach.layers.kinds import TIER_MODE, TIERS, tier_members
 
 Progress = Callable[[str], None]
@@ -77,54 +76,3 @@ def village_access(
             notes[i].append(f"no {tier} facility reachable on the {mode} network")
     out["note"] = pd.array(["; ".join(n) for n in notes], dtype="string")
     return out
-
-
-def catchments(
-    villages: gpd.GeoDataFrame,
-    facilities: gpd.GeoDataFrame,
-    networks: dict[str, Network],
-    settings: Settings,
-    crs: str,
-    *,
-    progress: Progress | None = None,
-) -> gpd.GeoDataFrame:
-    """Catchment polygons (disks) per facility of the catchment tiers and per band (minutes).
-
-    Population and villages are those whose travel time is within the band (network, not polygon).
-    """
-    nv = len(villages)
-    pop = villages["population"].to_numpy(dtype=float)
-    rows: list[dict] = []
-    geoms: list = []
-    bands = settings.bands_min
-    for tier in settings.catchment_tiers:
-        net = networks[TIER_MODE[tier]]
-        members = np.flatnonzero(tier_mask(facilities, tier))
-        if not len(members):
-            continue
-        if progress:
-            progress(f"catchments: {len(members)} {tier} facilities x {len(bands)} bands")
-        costs = bounded_costs(net, net.point_node[nv + members], max(bands) * 60.0, toward=_toward(tier))
-        vcost = costs[:, net.point_node[:nv]]
-        for row, f in enumerate(members):
-            previous = None
-            for band in sorted(bands):
-                limit = band * 60.0
-                polygon = catchment_polygon(reached_lines(net, costs[row], limit, toward=_toward(tier)),
-                                            settings.catchment_buffer_m)
-                # Disks nest exactly: a band's polygon takes in the smaller band's, whose reached
-                # roads it reaches too (the buffers' polygonal caps would otherwise differ by metres).
-                if previous is not None:
-                    polygon = previous if polygon is None else shapely.union(polygon, previous)
-                previous = polygon
-                inside = vcost[row] <= limit + 1e-6
-                rows.append({
-                    "fid": facilities["fid"].iat[f], "name": facilities["name"].iat[f],
-                    "kind": facilities["kind"].iat[f], "tier": tier, "mode": TIER_MODE[tier],
-                    "band_min": int(band), "population": int(pop[inside].sum()),
-                    "villages": int(inside.sum()),
-                })
-                geoms.append(polygon)
-    columns = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
-    table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=geoms, crs=crs)
-    return table.to_crs("EPSG:4326")

@@ -12,7 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from healthreach.coverage.access import ACCESS_TIERS, catchments, village_access
+from healthreach.coverage import service_areas
+from healthreach.coverage.access import village_access
 from healthreach.coverage.network import MODES, Network, build_network
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import read_roads
@@ -66,7 +67,15 @@ def analyze(
     say("travel times per tier")
     access = village_access(villages, facilities, networks, village_xy, facility_xy, settings)
     lap("village_access")
-    catch = catchments(villages, facilities, networks, settings, project.crs, progress=say)
+    catch = service_areas.catchments(villages, facilities, networks, settings, project.crs, progress=say)
+    say("rings, dissolved and allocated catchments, ambulance radii, walking circles")
+    layers = {
+        "rings": service_areas.rings(catch, project.crs),
+        "dissolved": service_areas.dissolved(catch, access, project.crs),
+        "allocation": service_areas.allocation(villages, facilities, access, networks, settings, project.crs),
+        "ems_radius": service_areas.ems_radius(villages, facilities, networks, settings, project.crs),
+        "walk_15min": service_areas.walk_circles(villages, facilities, networks, settings, project.crs),
+    }
     lap("catchments")
 
     say("checking standards")
@@ -95,6 +104,7 @@ def analyze(
     return AnalysisResult(
         project_name=project.name, villages=access, facilities=analysed, catchments=catch, roads=roads,
         boundaries=project.boundaries, standards=standards, summary=summary, provenance=provenance,
+        layers=layers,
     )
 
 

@@ -5,9 +5,11 @@ is wrong with a project; `load_project` raises a single `InputError` at the end.
 """
 from __future__ import annotations
 
+
 import difflib
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +24,7 @@ PROBLEM_COLUMNS = ["file", "row", "id", "field", "severity", "problem", "suggest
 
 FACILITY_COLUMNS: tuple[str, ...] = (
     "fid", "name", "kind", "beds", "doctors", "nurses", "ambulances", "township", "services", "vid",
+    "band_min", "radius_m",
 )
 VILLAGE_COLUMNS: tuple[str, ...] = ("vid", "name", "population", "township", "setting", "elderly", "children")
 BOUNDARY_COLUMNS: tuple[str, ...] = ("name", "level")
@@ -380,8 +383,43 @@ def normalise_facilities(table: Table, problems: Problems) -> pd.DataFrame | Non
     out["township"] = texts(table, "township")
     out["services"] = services(table, ids, problems)
     out["vid"] = texts(table, "vid")
+    out["band_min"] = _bands(table, ids, problems)
+    out["radius_m"] = _positive(table, "radius_m", ids, problems)
     _warn_no_township(table, problems)
     return out
+
+
+def _numbers(text: str) -> list[float] | None:
+    try:
+        return [float(t) for t in re.split(r"[;,、\s]+", text.strip()) if t]
+    except ValueError:
+        return None
+
+
+def _bands(table: Table, ids: list[str], problems: Problems) -> pd.Series:
+    """A facility's own catchment bands (minutes, ';'-joined, ascending; '' = the project's bands)."""
+    out = []
+    for i, text in enumerate(texts(table, "band_min"), start=1):
+        values = _numbers(text) if text else []
+        if values is None or any(v <= 0 for v in values):
+            problems.error(table.file, f"bad band '{text}'", row=i, id=ids[i - 1], field="band_min",
+                           suggestion="expected minutes > 0, several separated by ';' (e.g. 15;30)")
+            values = []
+        out.append(";".join(f"{v:g}" for v in sorted(set(values))))
+    return pd.Series(out, dtype=str)
+
+
+def _positive(table: Table, canonical: str, ids: list[str], problems: Problems) -> pd.Series:
+    """A nullable Float64 column of numbers > 0; bad cells are reported and left <NA>."""
+    out: list[float | None] = []
+    for i, text in enumerate(texts(table, canonical), start=1):
+        values = _numbers(text) if text else []
+        if values is None or len(values) > 1 or any(v <= 0 for v in values):
+            problems.error(table.file, f"bad value '{text}'", row=i, id=ids[i - 1], field=canonical,
+                           suggestion="expected one number > 0")
+            values = []
+        out.append(values[0] if values else None)
+    return pd.Series(pd.array(out, dtype="Float64"))
 
 
 def normalise_villages(table: Table, problems: Problems) -> pd.DataFrame | None:

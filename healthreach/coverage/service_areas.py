@@ -1,0 +1,214 @@
+"""Catchments (service areas) as ArcGIS Network Analyst users expect them.
+
+- per facility and band, as disks (a band includes the smaller ones) — `catchments`;
+- the same as rings (each band minus the smaller one) — `rings`;
+- dissolved per tier and band — `dissolved`;
+- split by nearest facility (which facility each piece of road and each village belongs to) — `allocation`;
+- the ambulance radius by network distance from each ambulance base, 5 km urban and 10/20 km rural —
+  `ems_radius`; and the 15-minute walking circle of community stations — `walk_15min`.
+
+A facility's own `band_min` (minutes, e.g. "10;20") or `radius_m` replaces the defaults for it.
+Population and village counts come from network times, not from the polygons.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from healthreach.coverage.allocation import allocated_pieces
+from healthreach.coverage.catchments import catchment_polygon, reached_lines
+from healthreach.coverage.network import Network
+from healthreach.coverage.rules import Settings
+from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.layers.kinds import TIER_MODE
+from healthreach.coverage.access import tier_mask
+
+Progress = Callable[[str], None]
+_EPS = 1e-6
+COLUMNS = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
+
+
+def _nested_polygons(net: Network, cost: np.ndarray, limits: list[float], *, toward: bool, weight: str,
+                     buffer_m: float) -> list:
+    """One polygon per limit (ascending), each containing the previous one."""
+    out, previous = [], None
+    for limit in limits:
+        polygon = catchment_polygon(reached_lines(net, cost, limit, toward=toward, weight=weight), buffer_m)
+        # The buffers' polygonal caps differ by metres between bands; the union keeps disks nested.
+        if previous is not None:
+            polygon = previous if polygon is None else shapely.union(polygon, previous)
+        out.append(polygon)
+        previous = polygon
+    return out
+
+
+def facility_bands(facilities: pd.DataFrame, default: tuple[int, ...]) -> list[list[float]]:
+    """Bands (minutes) of each facility: its own `band_min` where given, else the project's."""
+    own = facilities["band_min"] if "band_min" in facilities else pd.Series([""] * len(facilities))
+    return [sorted(float(b) for b in str(text).split(";")) if isinstance(text, str) and text else
+            [float(b) for b in default] for text in own]
+
+
+def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
+               settings: Settings, crs: str, *, progress: Progress | None = None) -> gpd.GeoDataFrame:
+    """Disks per facility of the catchment tiers and per band (WGS84)."""
+    nv = len(villages)
+    pop = villages["population"].to_numpy(dtype=float)
+    bands = facility_bands(facilities, settings.bands_min)
+    rows, geoms = [], []
+    for tier in settings.catchment_tiers:
+        net = networks[TIER_MODE[tier]]
+        members = np.flatnonzero(tier_mask(facilities, tier))
+        if not len(members):
+            continue
+        if progress:
+            progress(f"catchments: {len(members)} {tier} facilities")
+        longest = max(max(bands[f]) for f in members) * 60.0
+        costs = bounded_costs(net, net.point_node[nv + members], longest)
+        vcost = costs[:, net.point_node[:nv]]
+        for row, f in enumerate(members):
+            limits = [b * 60.0 for b in bands[f]]
+            polygons = _nested_polygons(net, costs[row], limits, toward=True, weight="time",
+                                        buffer_m=settings.catchment_buffer_m)
+            for band, limit, polygon in zip(bands[f], limits, polygons):
+                inside = vcost[row] <= limit + _EPS
+                rows.append(_row(facilities, f, tier, band, pop[inside].sum(), inside.sum()))
+                geoms.append(polygon)
+    return _frame(rows, geoms, crs)
+
+
+def _row(facilities: pd.DataFrame, f: int, tier: str, band: float, population: float, count: int) -> dict:
+    return {"fid": facilities["fid"].iat[f], "name": facilities["name"].iat[f], "kind": facilities["kind"].iat[f],
+            "tier": tier, "mode": TIER_MODE[tier], "band_min": float(band), "population": int(population),
+            "villages": int(count)}
+
+
+def _frame(rows: list[dict], geoms: list, crs: str, columns: list[str] = COLUMNS) -> gpd.GeoDataFrame:
+    table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=list(geoms), crs=crs)
+    return table.to_crs("EPSG:4326")
+
+
+def rings(catchments: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Each band minus the facility's next smaller band (`band_from_min` to `band_min`)."""
+    metric = catchments.to_crs(crs)
+    parts = []
+    for _, group in metric.groupby(["fid", "tier"], sort=False):
+        group = group.sort_values("band_min")
+        previous, start = None, 0.0
+        for _, row in group.iterrows():
+            geom = row.geometry
+            ring = geom if previous is None or geom is None else shapely.difference(geom, previous)
+            parts.append({**{c: row[c] for c in ("fid", "name", "kind", "tier", "mode")},
+                          "band_from_min": start, "band_min": row["band_min"], "geometry": ring})
+            previous, start = geom, row["band_min"]
+    frame = gpd.GeoDataFrame(parts, columns=["fid", "name", "kind", "tier", "mode", "band_from_min", "band_min",
+                                             "geometry"], geometry="geometry", crs=crs)
+    return frame.to_crs("EPSG:4326")
+
+
+def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Catchments dissolved per tier and band; population = residents within the band of the tier."""
+    metric = catchments.to_crs(crs)
+    pop = access["population"].to_numpy(dtype=float)
+    rows, geoms = [], []
+    for (tier, band), group in metric.groupby(["tier", "band_min"], sort=True):
+        times = access[f"{tier}_time_s"].to_numpy(dtype=float)
+        inside = np.isfinite(times) & (times <= band * 60 + _EPS)
+        rows.append({"tier": tier, "mode": TIER_MODE[tier], "band_min": float(band),
+                     "population": int(pop[inside].sum()), "villages": int(inside.sum())})
+        geoms.append(shapely.union_all(group.geometry.dropna().to_numpy()))
+    return _frame(rows, geoms, crs, ["tier", "mode", "band_min", "population", "villages"])
+
+
+def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access: pd.DataFrame,
+               networks: dict[str, Network], settings: Settings, crs: str, *, tier: str = "township"
+               ) -> gpd.GeoDataFrame:
+    """Area of each facility of `tier` split by nearest facility, within the largest band."""
+    nv = len(villages)
+    net = networks[TIER_MODE[tier]]
+    members = np.flatnonzero(tier_mask(facilities, tier))
+    if not len(members):
+        return _frame([], [], crs)
+    band = max(settings.bands_min) * 60.0
+    near = nearest(net, net.point_node[nv + members], toward=True)
+    pieces, owner = allocated_pieces(net, near, band)
+    pop = access["population"].to_numpy(dtype=float)
+    times = access[f"{tier}_time_s"].to_numpy(dtype=float)
+    fids = access[f"{tier}_fid"].fillna("").to_numpy(dtype=object)
+    rows, geoms = [], []
+    for position, f in enumerate(members):
+        mine = [p for p, o in zip(pieces, owner) if o == position]
+        inside = (fids == facilities["fid"].iat[f]) & np.isfinite(times) & (times <= band + _EPS)
+        rows.append(_row(facilities, f, tier, band / 60, pop[inside].sum(), inside.sum()))
+        geoms.append(catchment_polygon(mine, settings.catchment_buffer_m))
+    return _frame(rows, geoms, crs)
+
+
+def _settings_of(facilities: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    """Urban or rural for each facility: the setting of its nearest village or community."""
+    if len(villages) == 0:
+        return np.array(["rural"] * len(facilities))
+    vxy = villages.geometry.to_crs(crs)
+    fxy = facilities.geometry.to_crs(crs)
+    tree = shapely.STRtree(vxy.to_numpy())
+    nearest_village = tree.query_nearest(fxy.to_numpy(), all_matches=False)[1]
+    return villages["setting"].to_numpy()[nearest_village]
+
+
+def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
+               settings: Settings, crs: str) -> gpd.GeoDataFrame:
+    """Ambulance radius by network distance from each ambulance base (EMS-RADIUS-URBAN/-RURAL).
+
+    Urban bases get the urban radius (5 km); rural ones the 10 km figure and the 20 km upper bound;
+    a facility's own `radius_m` replaces these. Column `radius_m` holds the radius.
+    """
+    nv = len(villages)
+    net = networks["ambulance"]
+    members = np.flatnonzero(tier_mask(facilities, "ems"))
+    if not len(members):
+        return _frame([], [], crs, [*COLUMNS, "radius_m"])
+    setting = _settings_of(facilities, villages, crs)
+    own = facilities["radius_m"] if "radius_m" in facilities else pd.Series([np.nan] * len(facilities))
+    urban = [settings.rule("EMS-RADIUS-URBAN").value]
+    rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
+    radii = [[float(own.iat[f])] if pd.notna(own.iat[f]) else (urban if setting[f] == "urban" else rural)
+             for f in members]
+    costs = bounded_costs(net, net.point_node[nv + members], max(max(r) for r in radii), toward=False,
+                          weight="length")
+    vcost = costs[:, net.point_node[:nv]]
+    pop = villages["population"].to_numpy(dtype=float)
+    rows, geoms = [], []
+    for row, f in enumerate(members):
+        polygons = _nested_polygons(net, costs[row], radii[row], toward=False, weight="length",
+                                    buffer_m=settings.catchment_buffer_m)
+        for radius, polygon in zip(radii[row], polygons):
+            inside = vcost[row] <= radius + _EPS
+            rows.append({**_row(facilities, f, "ems", np.nan, pop[inside].sum(), inside.sum()), "radius_m": radius})
+            geoms.append(polygon)
+    return _frame(rows, geoms, crs, [*COLUMNS, "radius_m"])
+
+
+def walk_circles(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
+                 settings: Settings, crs: str) -> gpd.GeoDataFrame:
+    """The 15-minute walking circle (URBAN-15MIN) of every community health facility."""
+    nv = len(villages)
+    net = networks["walk"]
+    members = np.flatnonzero(tier_mask(facilities, "community"))
+    minutes = settings.rule("URBAN-15MIN").value
+    if not len(members):
+        return _frame([], [], crs)
+    costs = bounded_costs(net, net.point_node[nv + members], minutes * 60.0)
+    vcost = costs[:, net.point_node[:nv]]
+    pop = villages["population"].to_numpy(dtype=float)
+    rows, geoms = [], []
+    for row, f in enumerate(members):
+        (polygon,) = _nested_polygons(net, costs[row], [minutes * 60.0], toward=True, weight="time",
+                                      buffer_m=min(settings.catchment_buffer_m, 100.0))
+        inside = vcost[row] <= minutes * 60.0 + _EPS
+        rows.append(_row(facilities, f, "community", minutes, pop[inside].sum(), inside.sum()))
+        geoms.append(polygon)
+    return _frame(rows, geoms, crs)

@@ -1,0 +1,137 @@
+"""Catchment variants on hand-built networks: allocation split, rings, radii, per-facility bands."""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from healthreach.coverage import service_areas
+from healthreach.coverage.access import village_access
+from healthreach.coverage.allocation import allocated_pieces
+from healthreach.coverage.network import build_network
+from healthreach.coverage.rules import Settings
+from healthreach.coverage.traveltime import nearest
+from netfixtures import CRS, edge_table, xy
+
+S = Settings()
+
+
+def _points(coords: list[tuple[float, float]]) -> gpd.GeoSeries:
+    return gpd.GeoSeries(shapely.points(xy(coords)), crs=CRS).to_crs("EPSG:4326")
+
+
+def _layers(facility_xy, village_xy, *, kinds, setting="rural", band_min=None, radius_m=None, ambulances=None):
+    n = len(facility_xy)
+    facilities = gpd.GeoDataFrame({
+        "fid": [f"F{i}" for i in range(n)], "name": [f"站{i}" for i in range(n)], "kind": kinds,
+        "beds": pd.array([0] * n, dtype="Int64"), "doctors": pd.array([1] * n, dtype="Int64"),
+        "nurses": pd.array([0] * n, dtype="Int64"),
+        "ambulances": pd.array(ambulances or [0] * n, dtype="Int64"), "township": ["甲"] * n,
+        "services": [""] * n, "vid": [""] * n, "band_min": band_min or [""] * n,
+        "radius_m": pd.array(radius_m or [None] * n, dtype="Float64")}, geometry=_points(facility_xy))
+    villages = gpd.GeoDataFrame({
+        "vid": [f"V{i}" for i in range(len(village_xy))], "name": [f"村{i}" for i in range(len(village_xy))],
+        "population": pd.array([100] * len(village_xy), dtype="Int64"), "township": ["甲"] * len(village_xy),
+        "setting": [setting] * len(village_xy)}, geometry=_points(village_xy))
+    return facilities, villages
+
+
+def _networks(edges, villages, facilities):
+    pts = np.vstack([xy([(0, 0)])[:0], _xy(villages), _xy(facilities)])
+    return {m: build_network(edges, m, S, CRS, pts) for m in ("drive", "walk", "ambulance")}
+
+
+def _xy(frame):
+    g = frame.geometry.to_crs(CRS)
+    return np.column_stack([g.x, g.y])
+
+
+@pytest.mark.parametrize("second, split", [(2000.0, 1000.0), (1500.0, 750.0)])
+def test_allocation_splits_a_two_way_road_where_times_are_equal(second, split):
+    edges = edge_table([[(0, 0), (2000, 0)]])
+    net = build_network(edges, "drive", S, CRS, xy([(0, 0), (second, 0)]))
+    near = nearest(net, net.point_node[[0, 1]])
+    pieces, owner = allocated_pieces(net, near, 3600.0)
+    road = [p for p in pieces if p.length > 0]
+    first = sum(p.length for p, o in zip(pieces, owner) if o == 0)
+    other = sum(p.length for p, o in zip(pieces, owner) if o == 1)
+    assert first == pytest.approx(split, abs=0.01)
+    assert other == pytest.approx(2000.0 - split, abs=0.01)
+    assert shapely.union_all(road).length == pytest.approx(2000.0, abs=0.01)
+
+
+def test_allocation_of_a_one_way_road_follows_the_direction_of_travel():
+    edges = edge_table([[(0, 0), (2000, 0)]], oneway=True)
+    net = build_network(edges, "drive", S, CRS, xy([(0, 0), (2000, 0)]))
+    near = nearest(net, net.point_node[[0, 1]])
+    pieces, owner = allocated_pieces(net, near, 3600.0)
+    # Every point of the road drives on toward x = 2000: all of it belongs to the second facility.
+    assert sum(p.length for p, o in zip(pieces, owner) if o == 1) == pytest.approx(2000.0, abs=0.01)
+    assert sum(p.length for p, o in zip(pieces, owner) if o == 0) == pytest.approx(0.0, abs=0.01)
+
+
+def test_allocation_is_cut_at_the_band():
+    edges = edge_table([[(0, 0), (4000, 0)]])
+    net = build_network(edges, "drive", S, CRS, xy([(0, 0)]))
+    near = nearest(net, net.point_node[[0]])
+    pieces, _ = allocated_pieces(net, near, 90.0)  # 1,000 m at 40 km/h
+    assert sum(p.length for p in pieces) == pytest.approx(1000.0, abs=0.01)
+
+
+def test_rings_partition_the_largest_disk_and_facility_bands_override():
+    edges = edge_table([[(0, 0), (20000, 0)]], highway="tertiary")
+    facilities, villages = _layers([(0, 0), (20000, 0)], [(1000, 50), (10000, 50)],
+                                   kinds=["township_hc", "township_hc"], band_min=["5;10", ""])
+    networks = _networks(edges, villages, facilities)
+    catch = service_areas.catchments(villages, facilities, networks, S, CRS)
+    assert list(catch.loc[catch["fid"] == "F0", "band_min"]) == [5.0, 10.0]
+    assert list(catch.loc[catch["fid"] == "F1", "band_min"]) == [15.0, 30.0, 45.0, 60.0]
+    rings = service_areas.rings(catch, CRS).to_crs(CRS)
+    disks = catch.to_crs(CRS)
+    for fid in ("F0", "F1"):
+        r = rings[rings["fid"] == fid]
+        largest = disks[disks["fid"] == fid].sort_values("band_min").geometry.iloc[-1]
+        assert r.geometry.area.sum() == pytest.approx(largest.area, rel=1e-6)
+        assert shapely.union_all(r.geometry.to_numpy()).symmetric_difference(largest).area < 1.0
+    # 5 minutes at 40 km/h is 3,333 m of road: the village 1 km away is in, the one at 10 km is not.
+    f0 = catch[(catch["fid"] == "F0") & (catch["band_min"] == 5.0)].iloc[0]
+    assert f0["villages"] == 1 and f0["population"] == 100
+
+
+def test_ems_radius_urban_rural_and_override():
+    edges = edge_table([[(0, 0), (30000, 0)]], highway="secondary")
+    for setting, expected in (("urban", [5000.0]), ("rural", [10000.0, 20000.0])):
+        facilities, villages = _layers([(0, 0)], [(100, 10)], kinds=["ems_station"], setting=setting,
+                                       ambulances=[1])
+        radius = service_areas.ems_radius(villages, facilities, _networks(edges, villages, facilities), S, CRS)
+        assert list(radius["radius_m"]) == expected
+        reach = radius.to_crs(CRS).geometry.iloc[-1]
+        # The polygon reaches along the road to the radius (plus the buffer) and no farther.
+        far = xy([(expected[-1] + S.catchment_buffer_m + 50, 0)])[0]
+        near = xy([(expected[-1] - 50, 0)])[0]
+        assert reach.contains(shapely.Point(near)) and not reach.contains(shapely.Point(far))
+    facilities, villages = _layers([(0, 0)], [(100, 10)], kinds=["ems_station"], ambulances=[1],
+                                   radius_m=[7000.0])
+    radius = service_areas.ems_radius(villages, facilities, _networks(edges, villages, facilities), S, CRS)
+    assert list(radius["radius_m"]) == [7000.0]
+
+
+def test_walk_circle_and_allocation_layer_on_a_small_town():
+    lines = [[(0, 0), (3000, 0)], [(1500, 0), (1500, 1500)]]
+    edges = edge_table(lines, highway="residential")
+    facilities, villages = _layers([(0, 0), (3000, 0), (1500, 1500)], [(500, 20), (2900, 20), (1500, 900)],
+                                   kinds=["community_station", "township_hc", "township_hc"], setting="urban")
+    networks = _networks(edges, villages, facilities)
+    access = village_access(villages, facilities, networks, _xy(villages), _xy(facilities), S)
+    walk = service_areas.walk_circles(villages, facilities, networks, S, CRS)
+    assert list(walk["fid"]) == ["F0"] and walk["villages"].iat[0] == 1  # 1,000 m in 15 min at 4 km/h
+    alloc = service_areas.allocation(villages, facilities, access, networks, S, CRS)
+    assert list(alloc["fid"]) == ["F1", "F2"]
+    # Villages are allocated to their nearest township centre and counted there.
+    assert list(alloc["villages"]) == [2, 1]
+    dissolved = service_areas.dissolved(service_areas.catchments(villages, facilities, networks, S, CRS),
+                                        access, CRS)
+    assert set(dissolved["tier"]) == {"township"}
+    assert dissolved["population"].is_monotonic_increasing
