@@ -145,7 +145,7 @@ def test_scenarios_change_only_what_they_should(demo: Path):
 
 
 def test_catchments_grow_with_the_band(demo: Path):
-    catch = gpd.read_file(demo / "catchments.gpkg").to_crs("EPSG:4546")
+    catch = gpd.read_file(demo / "catchments.gpkg", layer="catchments").to_crs("EPSG:4546")
     for fid, group in catch.groupby("fid"):
         group = group.sort_values("band_min")
         assert list(group["band_min"]) == [15, 30, 45, 60]
@@ -243,10 +243,21 @@ def test_demo_map_in_a_browser_offline(demo: Path):
 
 
 def test_catchment_polygons_hold_their_villages(demo: Path):
-    catch = gpd.read_file(demo / "catchments.gpkg").to_crs("EPSG:4546")
+    catch = gpd.read_file(demo / "catchments.gpkg", layer="catchments").to_crs("EPSG:4546")
     villages = gpd.read_file(demo / "villages.gpkg", layer="villages").to_crs("EPSG:4546")
     row = catch[(catch["fid"] == "THC01") & (catch["band_min"] == 30)].iloc[0]
     reached = villages[(villages["township_fid"] == "THC01") & (villages["township_time_s"] <= 1800)]
     assert len(reached) > 0
     poly = row.geometry.buffer(1.0)
     assert all(poly.contains(shapely.Point(g.x, g.y)) for g in reached.geometry)
+
+
+def test_catchment_layers_written_beside_the_disks(demo: Path):
+    names = [name for name, _ in pyogrio.list_layers(demo / "catchments.gpkg")]
+    assert {"catchments", "rings", "dissolved", "allocation", "ems_radius", "walk_15min"} <= set(names)
+    radius = gpd.read_file(demo / "catchments.gpkg", layer="ems_radius")
+    assert set(radius["radius_m"]) <= {5000.0, 10000.0, 20000.0} and len(radius) > 0
+    alloc = gpd.read_file(demo / "catchments.gpkg", layer="allocation")
+    villages = gpd.read_file(demo / "villages.gpkg", layer="villages")
+    within = villages[villages["township_time_s"] <= 3600]
+    assert alloc.set_index("fid")["villages"].sum() == len(within)
