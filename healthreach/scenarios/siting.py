@@ -11,6 +11,7 @@ import shapely
 import yaml
 
 from healthreach._errors import InputError, UsageError
+from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import build_network
 from healthreach.coverage.rules import Settings
 from healthreach.coverage.traveltime import bounded_costs
@@ -61,13 +62,13 @@ def candidate_sites(project, spec: str, kind: str, settings: Settings) -> Candid
         frames.append(_grid(project, step))
     else:
         frames.append(_point_file(Path(spec)))
-    fixed_mask = facilities["kind"].isin(TIERS[tier]).to_numpy()
-    fixed = facilities[fixed_mask]
+    fixed = facilities[tier_mask(facilities, tier)]
     frames.append(gpd.GeoDataFrame({"fid": fixed["fid"], "name": fixed["name"]}, geometry=fixed.geometry))
     points = pd.concat(frames, ignore_index=True)
     points["fixed"] = np.r_[np.zeros(len(points) - len(fixed), bool), np.ones(len(fixed), bool)]
-    points = points.drop_duplicates("fid", keep="last").reset_index(drop=True) if len(points) else points
-    points.loc[points["fid"].isna(), "fid"] = ""
+    points["fid"] = points["fid"].fillna("")
+    # An existing facility that is already of the tier is a fixed site, not also a candidate.
+    points = points[(points["fid"] == "") | ~points.duplicated("fid", keep="last")].reset_index(drop=True)
     if not (~points["fixed"]).any():
         raise UsageError(f"--candidates {spec}: no candidate sites")
     return Candidates(gpd.GeoDataFrame(points, geometry="geometry", crs="EPSG:4326"))
