@@ -13,6 +13,7 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 import pyogrio
+import pyproj
 import pytest
 import shapely
 
@@ -160,6 +161,7 @@ def test_sample_times_match_networkx_on_an_independent_parse(project):
     edges = read_roads(project.roads.path)
     net = build_network(edges, "drive", Settings(), project.crs, np.zeros((0, 2)))
     raw = ox.graph_from_xml(project.roads.path, bidirectional=False, simplify=False, retain_all=True)
+    geod = pyproj.Geod(ellps="WGS84")  # lengths on the ellipsoid, as the reader measures them
     graph = nx.MultiDiGraph()
     for u, v, data in raw.edges(data=True):
         cls = base_class(str(data.get("highway")))
@@ -167,7 +169,8 @@ def test_sample_times_match_networkx_on_an_independent_parse(project):
             continue
         speed = parse_maxspeed(data.get("maxspeed"))
         speed = speed if np.isfinite(speed) else CLASS_SPEEDS_KMH[cls]
-        graph.add_edge(u, v, tt=data["length"] / speed * 3.6)
+        length = geod.inv(raw.nodes[u]["x"], raw.nodes[u]["y"], raw.nodes[v]["x"], raw.nodes[v]["y"])[2]
+        graph.add_edge(u, v, tt=length / speed * 3.6)
     rng = np.random.default_rng(7)
     junctions = net.node_id[net.node_id >= 0]
     sources = rng.choice(junctions, 5, replace=False)

@@ -15,10 +15,18 @@ import pandas as pd
 from healthreach.coverage import service_areas
 from healthreach.coverage.access import village_access
 from healthreach.coverage.network import MODES, Network, build_network
+from healthreach.coverage.quality import network_qa
+from healthreach.coverage.regional import assign_counties, regional_table
+from healthreach.coverage.service_rules import check_service_rules
+from healthreach.coverage.services import add_service_access, group_summary, service_summary
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import read_roads
 from healthreach.coverage.rules import Settings, settings_from_parameters
 from healthreach.coverage.standards import check_standards
+from healthreach.coverage.capacity import capacity_coverage
+from healthreach.coverage.indices import fca_tables
+from healthreach.coverage.referral import ems_three_tier, ems_three_tier_standards, referral_times
+from healthreach.coverage.subcentres import rank_subcentres
 
 Progress = Callable[[str], None]
 
@@ -91,6 +99,30 @@ def analyze(
         ["" if j else f"no road within {settings.max_snap_m:,.0f} m: not joined to the network"
          for j in drive.point_joined[nv:]], dtype="string")
     summary = summarise(access, facilities, settings, county=project.name)
+    summary["network_qa"] = network_qa(edges, networks, villages, facilities, settings)
+    say("services, regional centres, the old and the young")
+    access = add_service_access(access, facilities, networks, village_xy, facility_xy)
+    in_county = {"village_county": assign_counties(project.boundaries, villages.geometry, default=project.name),
+                 "facility_county": assign_counties(project.boundaries, facilities.geometry, default=project.name)}
+    standards = pd.concat([standards, check_service_rules(access, facilities, settings, **in_county)],
+                          ignore_index=True)
+    extra = {"services": service_summary(access, settings, counties=in_county["village_county"]),
+             "groups": group_summary(access, settings, counties=in_county["village_county"], tiers=SUMMARY_TIERS),
+             "regional": regional_table(access, facilities, settings, **in_county)}
+    summary.update({name: table for name, table in extra.items() if len(table)})
+    lap("services")
+    say("referral, three-tier emergency network, capacity, 2SFCA, sub-centre candidates")
+    chains = ems_three_tier(facilities, networks["ambulance"], nv=nv,
+                            townships=townships or sorted(villages["township"].dropna().unique()))
+    standards = pd.concat([standards, ems_three_tier_standards(chains, settings)], ignore_index=True)
+    capacity = capacity_coverage(villages, facilities, drive, county=project.name)
+    access["township_residual"] = capacity.residual["township"]
+    fca_villages, fca_townships = fca_tables(villages, facilities, drive, county=project.name)
+    summary.update({"referral": referral_times(facilities, drive, nv=nv), "ems_3tier": chains,
+                    "capacity": capacity.facilities, "capacity_township": capacity.townships,
+                    "access_2sfca": fca_villages, "access_2sfca_township": fca_townships,
+                    "subcentre_ranking": rank_subcentres(villages, facilities, drive)})
+    lap("referral_capacity_indices")
     roads = edges[["highway", "name", "geometry"]].copy()
     provenance = {
         "project": project.name,

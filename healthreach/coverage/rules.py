@@ -36,6 +36,10 @@ RULES: dict[str, Rule] = {
              "忻政发〔2023〕14号 §四(一)6 (seed 003)"),
         Rule("EMS-AMB-THC", "每个乡镇卫生院救护车", "Ambulances per township health centre", 1, "vehicles",
              "偏政办发〔2024〕5号 item 11 (seed 001)"),
+        Rule("EMS-3TIER", "农村三级急救网络",
+             "Rural emergency network: county emergency centre -> sub-centre -> township health centre", 3,
+             "tiers linked", "忻政发〔2023〕14号 §四(一)6 (seed 003); 朔政办发〔2023〕42号 §二(一)3 (seed 000); "
+             "偏政办发〔2024〕5号 item 11 (seed 001)"),
         Rule("URBAN-15MIN", "城市社区15分钟步行服务圈", "Urban 15-minute walking circle to a community station",
              15, "min", "忻政发〔2023〕14号 §四(三)1 (seed 003)"),
         Rule("MED-15MIN", "15分钟医疗服务圈", "15-minute medical service circle", 15, "min",
@@ -54,6 +58,39 @@ RULES: dict[str, Rule] = {
              "per 1,000", "忻政发〔2023〕14号 Table 1 (seed 003); 城政办发〔2023〕28号 §二(一)1 (seed 002)"),
         Rule("SUBCENTRE-COUNT", "县域医疗次中心数量", "County medical sub-centres per county", 1, "1-3",
              "朔政办发〔2023〕42号 §二(一)3 (seed 000); 忻政发〔2023〕14号 §五(四)3 (seed 003)"),
+        Rule("FIVE-CENTRES", "急诊急救五大中心全覆盖",
+             "Five emergency centres in every county (chest pain, stroke, trauma, critical maternal, "
+             "critical neonatal)", 5, "centres",
+             "朔政办发〔2023〕42号 §二(一)4 (seed 000); 城政办发〔2023〕28号 §二(二)7 (seed 002)"),
+        Rule("GOLDEN-HOUR", "五大中心黄金1小时（假设）",
+             "Golden hour: ambulance transport to each emergency centre (assumption: the seeds set no time)",
+             60, "min", "healthreach assumption (not in the seeds); overridable in parameters.rules"),
+        Rule("FEVER-SENTINEL", "乡镇卫生院和社区卫生服务中心设置发热诊室（门诊、哨点）",
+             "Fever room (sentinel) in every township health centre and community centre; a fever clinic "
+             "in central township health centres", 1.0, "share",
+             "偏政办发〔2024〕5号 item 18 (seed 001); 忻政发〔2023〕14号 Table 1 (seed 003): 100%"),
+        Rule("INFECTIOUS-DEPT", "二级以上综合医院设置感染性疾病科",
+             "Infectious-disease department in every secondary or higher general hospital", 1.0, "share",
+             "忻政发〔2023〕14号 Table 1 (seed 003): 100%; 偏政办发〔2024〕5号 item 18 (seed 001)"),
+        Rule("TCM-HALL", "设置中医馆的乡镇卫生院和社区卫生服务中心",
+             "TCM hall in every township health centre and community health service centre", 1.0, "share",
+             "忻政发〔2023〕14号 Table 1, §五(三)3 (seed 003): 100%; 偏政办发〔2024〕5号 item 12 (seed 001)"),
+        Rule("GERIATRICS-70", "二级以上综合医院设置老年医学科的比例",
+             "Share of secondary or higher general hospitals with a geriatrics department", 0.70, "share",
+             "忻政发〔2023〕14号 Table 1 (seed 003): ≥70%"),
+        Rule("REHAB-DEPT", "常住人口超过30万的县至少1所县级公立医院设置康复医学科",
+             "Counties above this many residents need a county public hospital with a rehabilitation "
+             "department", 300000, "persons", "忻政发〔2023〕14号 §四(四)1 (seed 003)"),
+        Rule("BEDS-TOTAL", "每千常住人口医疗卫生机构床位数", "Beds in all medical institutions per 1,000", 7.5,
+             "per 1,000", "忻政发〔2023〕14号 Table 1, §三(二) (seed 003)"),
+        Rule("BEDS-TCM", "每千常住人口公立中医医院床位数", "Public TCM hospital beds per 1,000", 0.85,
+             "per 1,000", "忻政发〔2023〕14号 §三(二) text (seed 003; Table 1 gives 1.60)"),
+        Rule("DOCTORS", "每千常住人口执业（助理）医师数", "Licensed (assistant) physicians per 1,000", 3.0,
+             "per 1,000", "忻政发〔2023〕14号 Table 1, §三(三) (seed 003)"),
+        Rule("NURSES", "每千常住人口注册护士数", "Registered nurses per 1,000", 3.0, "per 1,000",
+             "忻政发〔2023〕14号 Table 1, §三(三) (seed 003)"),
+        Rule("GP", "每万常住人口全科医生数", "General practitioners per 10,000", 3.0, "per 10,000",
+             "忻政发〔2023〕14号 Table 1 (seed 003; binding; the text §三(三) gives 3.5)"),
     )
 }
 
@@ -97,19 +134,26 @@ class Settings:
     catchment_buffer_m: float = 250.0
     """Half-width of a catchment polygon around the reached roads (metres)."""
     catchment_tiers: tuple[str, ...] = ("township", "subcentre")
+    service_bands_min: tuple[int, ...] = (30, 60, 90, 120)
+    """Bands (minutes, by ambulance to the centre) for the five emergency centres; an assumption (the
+    seeds set none). The golden-hour share uses rule GOLDEN-HOUR."""
+    regional_bands_min: tuple[int, ...] = (60, 90, 120)
+    """Bands (minutes, driving) to a city-level regional medical centre; an assumption (the seeds set none)."""
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
 
 
 _SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
+_BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
 
 
 def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str = "project file") -> Settings:
     """Settings with a project's `parameters:` applied.
 
     Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
-    (numbers > 0), `bands_min` (list of minutes), `class_speeds_kmh` (class -> km/h), and `rules`
+    (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
+    `class_speeds_kmh` (class -> km/h), and `rules`
     (rule id -> value) to override the target of a rule.
     """
     settings = Settings()
@@ -131,11 +175,11 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
             number = positive(key, value)
             if number is not None:
                 changes[key] = number
-        elif key == "bands_min":
+        elif key in _BANDS:
             if not isinstance(value, list) or not value:
-                problems.append(f"{source}: parameters.bands_min: expected a list of minutes, got {value!r}")
+                problems.append(f"{source}: parameters.{key}: expected a list of minutes, got {value!r}")
                 continue
-            bands = [positive("bands_min", v) for v in value]
+            bands = [positive(key, v) for v in value]
             if all(b is not None for b in bands):
                 changes[key] = tuple(sorted(int(b) for b in bands if b is not None))
         elif key == "class_speeds_kmh":
@@ -163,7 +207,7 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                     rules[rule_id] = replace(rules[rule_id], value=number)
             changes[key] = rules
         else:
-            known = ", ".join((*_SCALARS, "bands_min", "class_speeds_kmh", "rules"))
+            known = ", ".join((*_SCALARS, *_BANDS, "class_speeds_kmh", "rules"))
             problems.append(f"{source}: parameters.{key}: unknown parameter (known: {known})")
     if problems:
         raise InputError("\n".join(problems))
