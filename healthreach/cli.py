@@ -59,6 +59,18 @@ def _guarded(action: Callable[[Steps], None]) -> None:
     steps.done()
 
 
+BASEMAP_HELP = ("Optional tile basemap on the maps, off until turned on: none, osm, tianditu (key: basemap_key "
+                "in the project file or TIANDITU_KEY) or amap (layers shown in GCJ-02).")
+OUT_CRS_HELP = "Shapefile CRS: wgs84 (EPSG:4326), cgcs2000 (EPSG:4490) or gk (the project's CGCS2000 Gauss–Krüger zone)."
+
+
+def _outputs(basemap: str, shp_encoding: str, out_crs: str) -> Any:
+    """The output options (raises UsageError, exit 2, on an unknown choice)."""
+    from healthreach.maps.outputs import OutputOptions
+
+    return OutputOptions(basemap=basemap, shp_encoding=shp_encoding, out_crs=out_crs)
+
+
 def _lang(lang: str) -> str:
     if lang not in ("zh", "en"):
         raise typer.BadParameter("expected zh or en", param_hint="--lang")
@@ -69,12 +81,16 @@ def _lang(lang: str) -> str:
 def demo(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
     lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
+    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
+    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
 ) -> None:
     """Run the embedded synthetic sample county end to end: baseline and its two scenarios."""
     from healthreach.workflow import run_demo
 
     lang = _lang(lang)
-    _guarded(lambda steps: _report(run_demo(out=out, lang=lang, progress=steps)))
+    _guarded(lambda steps: _report(run_demo(out=out, lang=lang, progress=steps,
+                                            options=_outputs(basemap, shp_encoding, out_crs))))
 
 
 @app.command()
@@ -82,12 +98,16 @@ def run(
     project: Path = typer.Argument(..., help="Project file (YAML)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
     lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
+    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
+    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
 ) -> None:
     """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
     from healthreach.workflow import run_project
 
     lang = _lang(lang)
-    _guarded(lambda steps: _report(run_project(project, out=out, lang=lang, progress=steps)))
+    _guarded(lambda steps: _report(run_project(project, out=out, lang=lang, progress=steps,
+                                               options=_outputs(basemap, shp_encoding, out_crs))))
 
 
 @app.command()
@@ -96,12 +116,16 @@ def compare(
     scenarios: list[Path] = typer.Argument(..., help="One or more scenario files (YAML)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
     lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
+    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
+    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
 ) -> None:
     """Baseline and each scenario on the same network, with their differences."""
     from healthreach.workflow import compare_project
 
     lang = _lang(lang)
-    _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, lang=lang, progress=steps)))
+    _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, lang=lang, progress=steps,
+                                                   options=_outputs(basemap, shp_encoding, out_crs))))
 
 
 @app.command()

@@ -14,12 +14,12 @@ import pandas as pd
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.analysis import analyze
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.roads import read_roads
+from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import settings_from_parameters
 from healthreach.layers.kinds import KINDS, normalise_kind
 from healthreach.layers.project import Project, load_project, validate_project
 from healthreach.maps.exports import hash_file
-from healthreach.maps.outputs import BASELINE_FILES, write_outputs
+from healthreach.maps.outputs import BASELINE_FILES, OutputOptions, resolve_options, write_outputs
 from healthreach.scenarios.compare import compare_tables, standards_changes, village_deltas
 from healthreach.scenarios.outcome import ScenarioOutcome
 from healthreach.scenarios.scenario import apply_to_project, apply_to_roads, load_scenario
@@ -69,18 +69,20 @@ def _provenance(result: AnalysisResult, inputs: dict[str, Path], hashes: dict[st
 
 
 def run_project(project_path: str | Path, *, out: Path | None = None, lang: str = "zh",
-                progress: Progress | None = None) -> Path:
+                progress: Progress | None = None, options: OutputOptions | None = None) -> Path:
     """`healthreach run`: baseline analysis and every output file; returns the output folder."""
-    return compare_project(project_path, [], out=out, lang=lang, progress=progress)
+    return compare_project(project_path, [], out=out, lang=lang, progress=progress, options=options)
 
 
 def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Path], *, out: Path | None = None,
-                    lang: str = "zh", progress: Progress | None = None) -> Path:
+                    lang: str = "zh", progress: Progress | None = None,
+                    options: OutputOptions | None = None) -> Path:
     """`healthreach compare`: baseline and each scenario on the same network, with their differences."""
     say = progress or _quiet
     started = time.perf_counter()
     say(f"loading project {Path(project_path).name}")
     project = load_project(project_path)
+    options = resolve_options(options, project)
     scenarios = [load_scenario(p) for p in scenario_paths]
     out = out if out is not None else default_out(project)
     scenario_files = [s.path for s in scenarios]
@@ -92,7 +94,7 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
 
     say(f"reading roads {project.roads.path.name}")
     clock = time.perf_counter()
-    edges = read_roads(project.roads.path)
+    edges = read_project_roads(project, progress=say)
     read_s = round(time.perf_counter() - clock, 3)
     baseline = analyze(project, edges=edges, settings=settings, progress=say)
     outcomes = []
@@ -112,16 +114,17 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
                              {"scenarios": [{"name": s.name, "title": s.title, "path": str(s.path)} for s in scenarios],
                               "lang": lang})
     provenance["timings_s"] = {"read_roads": read_s, **provenance.get("timings_s", {})}
-    return write_outputs(baseline, out, lang=lang, outcomes=outcomes, provenance=provenance)
+    return write_outputs(baseline, out, lang=lang, outcomes=outcomes, provenance=provenance, options=options)
 
 
-def run_demo(*, out: Path | None = None, lang: str = "zh", progress: Progress | None = None) -> Path:
+def run_demo(*, out: Path | None = None, lang: str = "zh", progress: Progress | None = None,
+             options: OutputOptions | None = None) -> Path:
     """`healthreach demo`: the embedded synthetic sample county, baseline plus its scenarios."""
     project_path = SAMPLE_DIR / "project.yml"
     if not project_path.exists():
         raise UsageError(f"the sample county is missing from this installation ({project_path})")
     scenarios = sorted((SAMPLE_DIR / "scenarios").glob("*.yml"))
-    return compare_project(project_path, scenarios, out=out, lang=lang, progress=progress)
+    return compare_project(project_path, scenarios, out=out, lang=lang, progress=progress, options=options)
 
 
 def validate_inputs(project_path: str | Path, *, progress: Progress | None = None) -> pd.DataFrame:
@@ -150,7 +153,7 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     _check_out(out, project)
     settings = settings_from_parameters(project.parameters, source=str(project.path))
     say(f"reading roads {project.roads.path.name}")
-    edges = read_roads(project.roads.path)
+    edges = read_project_roads(project, progress=say)
     sites = siting.candidate_sites(project, candidates, target, settings)
     band_s = band_min * 60.0
     say(f"network cost matrix: {len(project.villages)} villages x {len(sites.points)} sites")

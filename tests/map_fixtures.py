@@ -105,6 +105,23 @@ def _standards() -> pd.DataFrame:
     ])
 
 
+# County summary as analysis.summarise writes it, worked out by hand from VILLAGES (total 4,571
+# persons): township tier V01 10 min, V02 25 min, V03 40 min, V04 unreachable, V05 66.7 min;
+# hospital tier 30 min everywhere.
+COUNTY_SUMMARY = {"township_pop_15min": 1234, "township_pop_30min": 2090, "township_pop_45min": 2411,
+                  "township_pop_60min": 2411, "hospital_pop_15min": 0, "hospital_pop_30min": 4571,
+                  "hospital_pop_45min": 4571, "hospital_pop_60min": 4571}
+
+
+def _summary() -> dict[str, pd.DataFrame]:
+    row: dict[str, object] = {"scope": "county", "name": "偏关县（合成示例）", "population": 4571, "villages": 5}
+    for key, pop in COUNTY_SUMMARY.items():
+        tier, band = key.split("_pop_")
+        row[key] = pop
+        row[f"share_{tier}_{band}"] = round(pop / 4571, 4)
+    return {"county": pd.DataFrame([row])}
+
+
 def small_result(project_name: str = "偏关县（合成示例）") -> AnalysisResult:
     """Five villages (one unreachable, one with a malicious name), five facilities, two townships."""
     return AnalysisResult(
@@ -115,6 +132,7 @@ def small_result(project_name: str = "偏关县（合成示例）") -> AnalysisR
         roads=_roads(),
         boundaries=_boundaries(),
         standards=_standards(),
+        summary=_summary(),
     )
 
 

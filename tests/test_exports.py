@@ -18,6 +18,7 @@ from healthreach._errors import InputError, UsageError
 from healthreach.maps.exports import (
     atomic_write,
     hash_file,
+    resolve_out_crs,
     sheet_names,
     write_csv,
     write_gpkg,
@@ -26,6 +27,7 @@ from healthreach.maps.exports import (
     write_xlsx,
 )
 from healthreach.maps.fields import short_names
+from healthreach.maps.outputs import village_links
 
 TIERS = ("hospital", "subcentre", "township", "community", "village", "ems")
 MEASURES = ("_fid", "_time_s", "_dist_m", "_line_m")
@@ -274,3 +276,52 @@ def test_atomic_write_removes_temp_on_error(tmp_path: Path) -> None:
         temp.write_text("done", encoding="utf-8")
     assert (tmp_path / "new" / "y.txt").read_text(encoding="utf-8") == "done"
     assert [p.name for p in (tmp_path / "new").iterdir()] == ["y.txt"]
+
+
+@pytest.mark.parametrize("choice, epsg", [("wgs84", 4326), ("cgcs2000", 4490), ("gk", 4546)])
+def test_out_crs_choices_give_a_prj_pyproj_reads_back(tmp_path: Path, choice: str, epsg: int) -> None:
+    target = resolve_out_crs(choice, "EPSG:4546", centre=(111.5, 39.4))
+    assert target == f"EPSG:{epsg}"
+    write_shapefile(village_access(), tmp_path / "v.shp", crs=target)
+    prj = CRS.from_wkt((tmp_path / "v.prj").read_text())
+    assert prj.to_epsg(min_confidence=70) == epsg
+    # What the .prj does, not how GDAL spells it (ESRI names): the same coordinates as the EPSG code.
+    via_prj = Transformer.from_crs("EPSG:4326", prj, always_xy=True).transform(111.53, 39.42)
+    via_epsg = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True).transform(111.53, 39.42)
+    np.testing.assert_allclose(via_prj, via_epsg, atol=1e-6)
+
+
+def test_gk_choice_without_a_gk_project_crs_uses_the_centre_zone() -> None:
+    assert resolve_out_crs("gk", "EPSG:32649", centre=(117.2, 31.8)) == "EPSG:4548"  # CM 117°E
+    assert resolve_out_crs("gk", "EPSG:4545", centre=(111.5, 39.4)) == "EPSG:4545"  # the project's own
+    assert resolve_out_crs("EPSG:3857") == "EPSG:3857"
+    with pytest.raises(UsageError, match="--out-crs utm"):
+        resolve_out_crs("utm")
+    with pytest.raises(UsageError, match="no study-area centre"):
+        resolve_out_crs("gk", "EPSG:4326")
+
+
+def test_village_links_gbk_shapefile_and_gpkg_layer(tmp_path: Path) -> None:
+    villages = village_access()
+    facilities = gpd.GeoDataFrame(
+        {"fid": ["F21", "F22", "F23"], "name": ["老营镇卫生院", "水泉乡卫生院", "天峰坪镇卫生院"]},
+        geometry=[shapely.Point(111.6, 39.5), shapely.Point(111.7, 39.5), shapely.Point(111.8, 39.6)],
+        crs="EPSG:4326")
+    links = village_links(villages, facilities, "township")
+    # V004 has no township facility (unreachable): no line.
+    assert links["vid"].tolist() == ["V001", "V002", "V003"]
+    assert links["facility"].tolist() == ["老营镇卫生院", "水泉乡卫生院", "天峰坪镇卫生院"]
+    for (_, link), v, f in zip(links.iterrows(), villages.geometry[:3], facilities.geometry):
+        assert link.geometry.coords[0] == v.coords[0] and link.geometry.coords[-1] == f.coords[0]
+    path = tmp_path / "shp" / "village_links.shp"
+    write_shapefile(links, path, encoding="GBK", crs="EPSG:4490")
+    assert (path.parent / "village_links.cpg").read_text().strip() == "GBK"
+    # The .dbf holds GBK bytes, and GDAL (via the .cpg) decodes them back to the same Chinese text.
+    assert "老营镇卫生院".encode("gbk") in (path.parent / "village_links.dbf").read_bytes()
+    back = gpd.read_file(path, engine="pyogrio")
+    assert back["facility"].tolist() == links["facility"].tolist()
+    assert back["name"].tolist() == ["老营村", "水泉村", "窑头村"]
+    write_gpkg(villages, tmp_path / "villages.gpkg", "villages")
+    write_gpkg(links, tmp_path / "villages.gpkg", "village_links")
+    layers = dict(pyogrio.list_layers(tmp_path / "villages.gpkg"))
+    assert layers == {"villages": "Point", "village_links": "LineString"}

@@ -5,13 +5,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from healthreach.maps import labels
+from healthreach.maps.basemaps import basemap_name
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.scenario_map import scenario_map_html
-from map_fixtures import MALICIOUS, SAVED_MINUTES_V05, scenario_pair, small_result
+from map_fixtures import COUNTY_SUMMARY, MALICIOUS, SAVED_MINUTES_V05, scenario_pair, small_result
 
 pytestmark = pytest.mark.browser
 
@@ -128,12 +130,12 @@ def test_malicious_name_renders_as_text(open_map) -> None:
 
 
 def test_tiles_requested_only_when_shown(open_map) -> None:
-    opened = open_map(coverage_map_html(small_result(), osm_tiles=True))
+    opened = open_map(coverage_map_html(small_result(), basemap="osm"))
     page = opened.page
     page.wait_for_timeout(300)
     assert opened.external == []
     page.locator(".leaflet-control-layers").hover()
-    page.locator("label", has_text=labels.text("osm_tiles", "zh")).locator("input").check()
+    page.locator("label", has_text=basemap_name("osm", "zh")).locator("input").check()
     page.wait_for_timeout(500)
     # Turning the layer on does reach for tiles: the counter is live, and was zero before.
     assert opened.external and all("tile.openstreetmap.org" in url for url in opened.external)
@@ -157,3 +159,60 @@ def test_scenario_map_minutes_saved(open_map) -> None:
     changed = {c: page.locator(f"path.hr-change-{c}").count() for c in ("added", "removed", "upgraded")}
     assert changed == {"added": 1, "removed": 1, "upgraded": 1}
     assert opened.external == [] and opened.errors == [] and opened.dialogs == []
+
+
+def test_search_finds_a_village_and_opens_its_popup(open_map) -> None:
+    opened = open_map(coverage_map_html(small_result()))
+    page = opened.page
+    search = page.locator(".hr-search input")
+    search.fill("水泉")
+    hits = page.locator(".hr-search li")
+    assert sorted(hits.all_inner_texts()) == sorted(["水泉村 水泉乡", "水泉乡卫生院 乡镇卫生院"])
+    page.locator(".hr-search li", has_text="水泉村").click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert "水泉村" in popup.inner_text() and "856" in popup.inner_text()
+    # The malicious name is found by its text and listed as text, not as an element.
+    search.fill("<img")
+    assert page.locator(".hr-search li").count() == 1
+    assert MALICIOUS in page.locator(".hr-search li").inner_text()
+    assert page.locator(".hr-search img").count() == 0
+    search.press("Enter")
+    page.wait_for_timeout(300)
+    assert MALICIOUS in page.locator(".leaflet-popup-content").inner_text()
+    _screenshot(page, "coverage_map_search.png")
+    assert opened.external == [] and opened.errors == [] and opened.dialogs == []
+
+
+def test_summary_panel_equals_county_summary(open_map) -> None:
+    result = small_result()
+    opened = open_map(coverage_map_html(result))
+    cells = opened.page.locator(".hr-summary td.hr-pop")
+    shown = {}
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        key = f"{cell.get_attribute('data-tier')}_pop_{cell.get_attribute('data-band')}min"
+        shown[key] = int(cell.inner_text().split("\n")[0].replace(",", ""))
+    county = result.summary["county"].iloc[0]
+    assert shown == {k: int(county[k]) for k in COUNTY_SUMMARY} == COUNTY_SUMMARY
+    assert opened.page.locator(".hr-summary svg polyline.hr-curve-line").count() == 2
+    assert opened.external == []
+
+
+def _village_latlng(page, name: str) -> tuple[float, float]:
+    return tuple(page.evaluate(
+        "n => { const e = window.hrSearchIndex.find(x => x.n === n); const p = e.m.getLatLng(); return [p.lat, p.lng]; }",
+        name))
+
+
+def test_amap_display_moves_villages_300_to_700_m(open_map) -> None:
+    plain = open_map(coverage_map_html(small_result()), "plain.html")
+    shifted = open_map(coverage_map_html(small_result(), basemap="amap"), "amap.html")
+    for name in ("老营村", "水泉村", "天峰坪村"):
+        (lat0, lon0), (lat1, lon1) = _village_latlng(plain.page, name), _village_latlng(shifted.page, name)
+        # Haversine, independent of the GCJ-02 code under test.
+        p0, p1, dl = np.radians(lat0), np.radians(lat1), np.radians(lon1 - lon0)
+        a = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(dl / 2) ** 2
+        metres = 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+        assert 300 < metres < 700, (name, metres)
+    assert plain.external == [] and shifted.external == []

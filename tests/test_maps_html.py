@@ -1,6 +1,7 @@
 """Offline HTML maps without a browser: no external URLs, escaping, languages, size, scenario diffs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -14,10 +15,20 @@ import shapely
 
 from healthreach._errors import InputError, UsageError
 from healthreach.maps import labels
-from healthreach.maps.coverage_map import TIME_CLASSES, UNREACHABLE_FILL, coverage_map_html, time_colour
+from healthreach.layers.crs import wgs84_to_gcj02
+from healthreach.maps.basemaps import for_display, tianditu_key
+from healthreach.maps.coverage_map import (
+    TIME_CLASSES,
+    UNREACHABLE_FILL,
+    coverage_curve,
+    coverage_map_html,
+    curve_tiers,
+    time_colour,
+)
 from healthreach.maps.offline import display_frame, inline_assets, vendor_text
 from healthreach.maps.scenario_map import facility_changes, minutes_saved, scenario_map_html
 from map_fixtures import (
+    COUNTY_SUMMARY,
     MALICIOUS,
     SAVED_MINUTES_V05,
     VILLAGES,
@@ -43,19 +54,27 @@ def pages() -> dict[str, str]:
     return {
         "zh": coverage_map_html(small_result()),
         "en": coverage_map_html(small_result(), lang="en"),
-        "tiles": coverage_map_html(small_result(), osm_tiles=True),
+        "tiles": coverage_map_html(small_result(), basemap="osm"),
+        "amap": coverage_map_html(small_result(), basemap="amap"),
+        "tianditu": coverage_map_html(small_result(), basemap="tianditu", basemap_key="KEY123"),
         "scenario": scenario_map_html(base, scenario, name="tianfengping", title="天峰坪新建卫生院"),
         "scenario_en": scenario_map_html(base, scenario, name="tianfengping", title="New THC", lang="en"),
     }
 
 
-@pytest.mark.parametrize("key", ["zh", "en", "tiles", "scenario", "scenario_en"])
+TILE_HOSTS = {"tiles": {"tile.openstreetmap.org"}, "amap": {"webrd0{s}.is.autonavi.com"},
+              "tianditu": {"t{s}.tianditu.gov.cn"}}
+
+
+@pytest.mark.parametrize("key", ["zh", "en", "tiles", "amap", "tianditu", "scenario", "scenario_en"])
 def test_no_external_resources(pages: dict[str, str], key: str) -> None:
     page = _without_vendor(pages[key])
     assert not ATTRIBUTE_URL.search(page)
     urls = set(ANY_URL.findall(page))
-    # The only URL left is the tile template, and only when the tile layer was asked for.
-    assert urls == ({"https://tile.openstreetmap.org/{z}/{x}/{y}.png"} if key == "tiles" else set())
+    # The only URLs left are the tile templates, and only when a tile basemap was asked for.
+    assert {url.split("/")[2] for url in urls} == TILE_HOSTS.get(key, set())
+    if key == "tianditu":
+        assert len(urls) == 2 and page.count("\\u0026tk=KEY123\"") == 2  # map and annotation layers
     assert "cdn.jsdelivr" not in page and "jquery" not in page.lower()
 
 
@@ -187,3 +206,79 @@ def test_county_sized_map_is_small_and_inputs_untouched() -> None:
         pd.testing.assert_frame_equal(pd.DataFrame(after.drop(columns="geometry")),
                                       pd.DataFrame(before.drop(columns="geometry")))
         assert after.geometry.geom_equals_exact(before.geometry, tolerance=0).all()
+
+
+def test_tianditu_needs_a_key_and_basemap_names_are_checked(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path) -> None:
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    with pytest.raises(UsageError, match="TIANDITU_KEY"):
+        coverage_map_html(small_result(), basemap="tianditu")
+    with pytest.raises(UsageError, match="--basemap bing"):
+        coverage_map_html(small_result(), basemap="bing")
+    project = tmp_path / "p.yml"
+    project.write_text("name: x\nbasemap_key: FROMFILE\n", encoding="utf-8")
+    assert tianditu_key(project) == "FROMFILE"
+    monkeypatch.setenv("TIANDITU_KEY", "FROMENV")
+    assert tianditu_key(tmp_path / "p.yml") == "FROMFILE"
+    project.write_text("name: x\n", encoding="utf-8")
+    assert tianditu_key(project) == "FROMENV" and tianditu_key() == "FROMENV"
+
+
+def test_amap_display_shifts_every_layer_but_not_the_input() -> None:
+    result = small_result()
+    before = result.villages.geometry.copy()
+    shown = for_display(result, "amap")
+    assert result.villages.geometry.geom_equals_exact(before, 0).all()
+    for name in ("villages", "facilities", "catchments", "roads", "boundaries"):
+        moved = getattr(shown, name).geometry.to_crs(4546).centroid.distance(
+            getattr(result, name).geometry.to_crs(4546).centroid)
+        assert ((moved > 300) & (moved < 700)).all(), name
+    lon, lat = wgs84_to_gcj02(np.array([111.50]), np.array([39.40]))
+    v01 = shown.villages.geometry[shown.villages["vid"] == "V01"].iloc[0]
+    assert (v01.x, v01.y) == (lon[0], lat[0])
+    assert for_display(result, "osm") is result
+
+
+def test_search_index_lists_every_village_and_facility_once(pages: dict[str, str]) -> None:
+    page = pages["zh"]
+    script = page[page.index("window.hrSearchIndex"):]
+    entries = re.search(r"var entries=\[(.*?)\];window.hrSearchIndex", page, re.S).group(1)
+    count = entries.count("{n:")
+    assert count == len(VILLAGES) + 5  # five facilities, the ambulance-holding ones not repeated
+    assert "老营村" in entries and "偏关县人民医院" in entries
+    assert "\\u0026lt;img src=x" in entries  # the malicious name is escaped before it becomes JS
+    assert "innerHTML=e.n" in script
+
+
+def test_summary_panel_and_curve_from_the_result(pages: dict[str, str]) -> None:
+    page = pages["zh"]
+    for key, pop in COUNTY_SUMMARY.items():
+        tier, band = key.split("_pop_")
+        cell = re.search(rf"data-tier='{tier}' data-band='{band[:-3]}' data-pop='(\d+)'>([\d,]+)", page)
+        assert cell and int(cell.group(1)) == pop and int(cell.group(2).replace(",", "")) == pop, key
+    assert page.count("class='hr-curve-line'") == 2  # hospital and township tiers have times
+
+
+def test_coverage_curve_hand_figures() -> None:
+    villages = small_result().villages
+    shares = coverage_curve(villages, "township", np.array([0.0, 10.0, 24.9, 25.0, 40.0, 66.0, 67.0, 90.0]))
+    expected = np.array([0, 1234, 1234, 2090, 2411, 2411, 4421, 4421]) / 4571
+    np.testing.assert_allclose(shares, expected)
+    assert np.isnan(coverage_curve(villages.assign(population=0), "township")).all()
+    assert curve_tiers(villages) == ["hospital", "township"]
+
+
+def test_catchment_tiers_get_their_own_layers() -> None:
+    result = small_result()
+    extra = result.catchments.iloc[:2].assign(tier=["ems", "community"], band_min=[15, 15])
+    page = coverage_map_html(dataclasses.replace(result, catchments=pd.concat([result.catchments, extra])))
+    assert _shows(page, labels.text("ems_radius", "zh")) and _shows(page, labels.text("walk_15min", "zh"))
+    assert not _shows(coverage_map_html(result), labels.text("ems_radius", "zh"))
+
+
+def test_facility_popup_lists_failed_facility_rules() -> None:
+    result = small_result()
+    rule = pd.DataFrame([{"rule_id": "THC-BEDS", "scope": "facility", "scope_id": "F-THC2", "scope_name": "x",
+                          "value": 15, "target": 20, "unit": "beds", "passed": False, "source": "s", "note": ""}])
+    page = coverage_map_html(dataclasses.replace(result, standards=pd.concat([result.standards, rule])))
+    assert page.count("THC-BEDS") >= 1 and "THC-BEDS" not in coverage_map_html(result)

@@ -20,7 +20,7 @@ from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.services import add_service_access, group_summary, service_summary
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.roads import read_roads
+from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import Settings, settings_from_parameters
 from healthreach.coverage.standards import check_standards
 from healthreach.coverage.capacity import capacity_coverage
@@ -60,7 +60,7 @@ def analyze(
     settings = settings or settings_from_parameters(project.parameters, source=str(project.path))
     if edges is None:
         say(f"reading roads {project.roads.path.name}")
-        edges = read_roads(project.roads.path)
+        edges = read_project_roads(project, progress=say)
         lap("read_roads")
     villages, facilities = project.villages, project.facilities
     village_xy = _xy(villages, project.crs)

@@ -3,27 +3,55 @@
 The edge table is a GeoDataFrame in WGS84 with one row per road segment between two junctions or
 ends: `u`, `v` (int64 node ids), `highway` (OSM class), `name`, `maxspeed_kmh` (NaN when absent),
 `oneway` (True: only u -> v may be driven), `length_m` (metres) and a LineString from u to v.
+
+Two readers fill it: `osm_pbf` (OSM `.osm`, `.osm.bz2`, `.osm.pbf` with pyosmium) and `road_lines`
+(Shapefile / GeoPackage / GeoJSON lines with a class and/or speed column). Both describe roads as
+node sequences and hand them to :func:`segment_table`, so they split the same way: at every node
+used more than once (a junction) and at the ends of each line.
 """
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
+import pyproj
+import shapely
 
 from healthreach._errors import InputError
-from healthreach.coverage.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, CLASS_SPEEDS_KMH, base_class
+from healthreach.coverage.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
+from healthreach.layers.crs import metric_crs_for
+
+if TYPE_CHECKING:
+    from healthreach.layers.project import Project, RoadsSource
 
 log = logging.getLogger(__name__)
 
-EDGE_COLUMNS = ["u", "v", "highway", "name", "maxspeed_kmh", "oneway", "length_m", "geometry"]
+Progress = Callable[[str], None]
 
-# Classes that carry no traffic: planned or abandoned roads, platforms, race tracks.
-_ROUTABLE = frozenset(base_class(c) for c in CLASS_SPEEDS_KMH) | WALK_ONLY_CLASSES | NO_WALK_CLASSES
+EDGE_COLUMNS = ["u", "v", "highway", "name", "maxspeed_kmh", "oneway", "length_m", "geometry"]
+OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".xml")
+LINE_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
+DEFAULT_BUFFER_M = 20000.0
+
+# Classes that carry no traffic (planned or abandoned roads, platforms, race tracks) are not routable.
+ROUTABLE_CLASSES = frozenset(base_class(c) for c in CLASS_SPEEDS_KMH) | WALK_ONLY_CLASSES | NO_WALK_CLASSES
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True)
+class RoadsRead:
+    """A road edge table and what reading it dropped or repaired (counts, for the run report)."""
+
+    edges: gpd.GeoDataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    """E.g. `ways_read`, `ways_outside` (dropped by the clip), `ways_gapped`, `nodes_missing`."""
 
 
 def parse_maxspeed(value: object) -> float:
@@ -42,91 +70,144 @@ def parse_maxspeed(value: object) -> float:
     return speed * 1.609344 if "mph" in text else speed
 
 
-def _first(value: object) -> object:
-    return value[0] if isinstance(value, (list, tuple)) else value
+def clip_area(boundary: shapely.Geometry, buffer_m: float) -> shapely.Geometry:
+    """The WGS84 boundary grown by `buffer_m` metres (buffered in the local Gauss–Krüger zone)."""
+    if buffer_m < 0 or not np.isfinite(buffer_m):
+        raise ValueError(f"buffer_m must be a finite number of metres >= 0, got {buffer_m!r}")
+    centre = boundary.centroid
+    metric = metric_crs_for(centre.x, centre.y)
+    grown = gpd.GeoSeries([boundary], crs="EPSG:4326").to_crs(metric).buffer(buffer_m)
+    area = grown.to_crs("EPSG:4326").iloc[0]
+    shapely.prepare(area)
+    return area
 
 
-def _joined(value: object) -> str:
-    if isinstance(value, (list, tuple)):
-        return ";".join(dict.fromkeys(str(v) for v in value if v is not None))
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return str(value)
+def segment_table(
+    node_ids: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    piece: np.ndarray,
+    piece_attrs: dict[str, Sequence[object]],
+) -> gpd.GeoDataFrame:
+    """Edge table from roads given as node sequences (one "piece" per unbroken run of nodes).
 
-
-def read_osm_edges(path: str | Path) -> gpd.GeoDataFrame:
-    """Road edge table from an OSM XML file (`.osm` or `.osm.bz2`), parsed with osmnx.
-
-    Ways without a routable `highway` tag (buildings, landuse, construction) are dropped before the
-    graph is simplified to one edge per segment between junctions.
+    `node_ids`, `lon`, `lat` (degrees) and `piece` are per node occurrence, pieces contiguous and in
+    drawing order; `piece_attrs` holds `highway`, `name`, `maxspeed_kmh` and `oneway` per piece.
+    Pieces split at their ends and at every node that occurs more than once in the whole input;
+    lengths are geodesic metres on the WGS84 ellipsoid.
     """
-    import osmnx as ox
+    n = len(node_ids)
+    if n == 0:
+        return empty_edge_table()
+    first = np.r_[True, piece[1:] != piece[:-1]]
+    last = np.r_[piece[1:] != piece[:-1], True]
+    _, inverse, counts = np.unique(node_ids, return_inverse=True, return_counts=True)
+    split = first | last | (counts[inverse] > 1)
+    at = np.flatnonzero(split)
+    pair = piece[at[:-1]] == piece[at[1:]]
+    a, b = at[:-1][pair], at[1:][pair]
+    seg_piece = piece[a]
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: roads file not found")
-    try:
-        graph = ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
-    except ValueError as exc:
-        if "missing nodes" in str(exc):
-            raise InputError(
-                f"{path}: some ways reference nodes that are not in the file (a clipped extract); "
-                "export the extract with complete ways (osmium extract --strategy complete_ways)"
-            ) from exc
-        raise InputError(f"{path}: not a readable OSM XML file ({exc})") from exc
-    except Exception as exc:  # the XML parser raises its own error types
-        raise InputError(f"{path}: not a readable OSM XML file ({exc})") from exc
+    # Geodesic length of each consecutive node pair, summed over each segment's run of pairs.
+    _, _, step = _GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    step = np.r_[step, 0.0]
+    bounds = np.column_stack([a, b]).ravel()
+    length = np.add.reduceat(step, bounds)[::2]
 
-    drop = [
-        (u, v, k)
-        for u, v, k, d in graph.edges(keys=True, data=True)
-        if base_class(str(_first(d.get("highway")))) not in _ROUTABLE or d.get("area") == "yes"
-    ]
-    graph.remove_edges_from(drop)
-    graph.remove_nodes_from([n for n, deg in dict(graph.degree()).items() if deg == 0])
-    if graph.number_of_edges() == 0:
-        raise InputError(f"{path}: no routable roads (ways tagged highway=*) in the file")
-    graph = ox.simplify_graph(graph, edge_attrs_differ=["highway", "maxspeed", "oneway"])
-    edges = ox.graph_to_gdfs(graph, nodes=False).reset_index()
-    log.info("%s: %d road segments from %d ways", path.name, len(edges), len(drop))
-    return _edge_table(edges)
-
-
-def _edge_table(edges: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Edge table from osmnx edge rows: one row per segment, two-way segments kept once."""
-    table = gpd.GeoDataFrame(
+    size = b - a + 1
+    seg_of = np.repeat(np.arange(len(a)), size)
+    pos = np.repeat(a, size) + (np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size))
+    geoms = shapely.linestrings(np.column_stack([lon[pos], lat[pos]]), indices=seg_of)
+    return gpd.GeoDataFrame(
         {
-            "u": edges["u"].astype("int64").to_numpy(),
-            "v": edges["v"].astype("int64").to_numpy(),
-            "highway": [str(_first(h)) for h in edges["highway"]],
-            "name": [_joined(n) for n in edges.get("name", pd.Series([None] * len(edges)))],
-            "maxspeed_kmh": [parse_maxspeed(m) for m in edges.get("maxspeed", pd.Series([None] * len(edges)))],
-            "oneway": [bool(_first(o)) for o in edges["oneway"]],
-            "length_m": edges["length"].astype(float).to_numpy(),
+            "u": node_ids[a].astype(np.int64),
+            "v": node_ids[b].astype(np.int64),
+            "highway": np.asarray(piece_attrs["highway"], dtype=object)[seg_piece],
+            "name": np.asarray(piece_attrs["name"], dtype=object)[seg_piece],
+            "maxspeed_kmh": np.asarray(piece_attrs["maxspeed_kmh"], dtype=float)[seg_piece],
+            "oneway": np.asarray(piece_attrs["oneway"], dtype=bool)[seg_piece],
+            "length_m": length,
         },
-        geometry=edges.geometry.to_numpy(),
+        geometry=geoms,
         crs="EPSG:4326",
     )
-    # osmnx stores a two-way segment twice (u->v and v->u); keep the copy drawn from the smaller id.
-    two_way = table.loc[~table["oneway"]]
-    key = pd.DataFrame(
-        {
-            "lo": np.minimum(two_way["u"], two_way["v"]),
-            "hi": np.maximum(two_way["u"], two_way["v"]),
-            "h": two_way["highway"],
-            "len": two_way["length_m"].round(1),
-            "later": two_way["u"] > two_way["v"],
-        },
-        index=two_way.index,
-    ).sort_values("later", kind="stable")
-    keep = ~table.index.isin(key.index[key.duplicated(["lo", "hi", "h", "len"])])
-    return table.loc[keep, EDGE_COLUMNS].reset_index(drop=True)
 
 
-def read_roads(path: str | Path) -> gpd.GeoDataFrame:
-    """Road edge table from a roads file named in a project (OSM XML for now)."""
-    path = Path(path)
+def empty_edge_table() -> gpd.GeoDataFrame:
+    """An edge table with no rows (the columns and dtypes of the contract)."""
+    return gpd.GeoDataFrame(
+        {"u": np.zeros(0, np.int64), "v": np.zeros(0, np.int64), "highway": np.zeros(0, object),
+         "name": np.zeros(0, object), "maxspeed_kmh": np.zeros(0), "oneway": np.zeros(0, bool),
+         "length_m": np.zeros(0)},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326").array, crs="EPSG:4326",
+    )
+
+
+def load_roads(
+    source_or_path: RoadsSource | str | Path,
+    *,
+    clip: shapely.Geometry | None = None,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    progress: Progress | None = None,
+) -> RoadsRead:
+    """Road edge table and reading report from a project's `RoadsSource` or a file path.
+
+    `clip` (a WGS84 polygon, e.g. the county) keeps only roads with a node within `buffer_m` metres
+    of it, whole; the rest is dropped before any network is built.
+    """
+    # The readers import this module's helpers, so they are imported here, not at the top.
+    from healthreach.coverage.osm_pbf import read_osm
+    from healthreach.coverage.road_lines import read_road_lines
+
+    area = clip_area(clip, buffer_m) if clip is not None else None
+    if isinstance(source_or_path, (str, Path)):
+        path, fmt, source = Path(source_or_path), None, None
+    else:
+        source = source_or_path
+        path, fmt = Path(source.path), source.format
     name = path.name.lower()
-    if name.endswith(".osm") or name.endswith(".osm.bz2") or name.endswith(".xml"):
-        return read_osm_edges(path)
-    raise InputError(f"{path}: unsupported roads format (expected .osm or .osm.bz2)")
+    if fmt == "osm" or (fmt is None and name.endswith(OSM_SUFFIXES)):
+        return read_osm(path, area=area, progress=progress)
+    if fmt == "lines" or (fmt is None and name.endswith(LINE_SUFFIXES)):
+        return read_road_lines(
+            path,
+            class_column=source.class_column if source else None,
+            speed_column=source.speed_column if source else None,
+            oneway_column=source.oneway_column if source else None,
+            crs=source.crs if source else None,
+            encoding=source.encoding if source else None,
+            area=area,
+            progress=progress,
+        )
+    raise InputError(
+        f"{path}: unsupported roads format (expected .osm, .osm.bz2, .osm.pbf, or a line layer "
+        ".shp / .gpkg / .geojson)"
+    )
+
+
+def read_roads(
+    source_or_path: RoadsSource | str | Path,
+    *,
+    clip: shapely.Geometry | None = None,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    progress: Progress | None = None,
+) -> gpd.GeoDataFrame:
+    """Road edge table (see the module docstring) from a `RoadsSource` or a roads file path."""
+    return load_roads(source_or_path, clip=clip, buffer_m=buffer_m, progress=progress).edges
+
+
+def study_area(project: Project) -> shapely.Geometry | None:
+    """The WGS84 area a project's roads are clipped to: its boundaries, else the hull of its points."""
+    if project.boundaries is not None and len(project.boundaries):
+        return shapely.union_all(project.boundaries.geometry.to_numpy())
+    points = [f.geometry for f in (project.villages, project.facilities) if len(f)]
+    if not points:
+        return None
+    return shapely.union_all(np.concatenate([p.to_numpy() for p in points])).convex_hull
+
+
+def read_project_roads(
+    project: Project, *, buffer_m: float = DEFAULT_BUFFER_M, progress: Progress | None = None
+) -> gpd.GeoDataFrame:
+    """A project's road edge table, clipped to its study area grown by `buffer_m` metres."""
+    return read_roads(project.roads, clip=study_area(project), buffer_m=buffer_m, progress=progress)

@@ -1,8 +1,10 @@
-"""The baseline coverage map: offline basemap, facilities, catchments and villages by travel time."""
+"""The baseline coverage map: offline basemap, facilities, catchments, villages by travel time,
+a name search and a summary panel with the coverage curve."""
 from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 import folium
@@ -10,21 +12,24 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from healthreach._errors import InputError
 from healthreach.coverage.result import AnalysisResult
+from healthreach.layers.crs import wgs84_to_gcj02
 from healthreach.layers.kinds import TIERS, tier_members
 from healthreach.maps import labels
+from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.labels import esc, text
 from healthreach.maps.offline import (
     HtmlBox,
     HtmlPopup,
     HtmlTooltip,
+    SearchBox,
     data_bounds,
     display_frame,
     dom_class,
     feature_collection,
     new_map,
     render_html,
+    require_columns,
 )
 
 log = logging.getLogger(__name__)
@@ -48,16 +53,11 @@ TIER_COLOURS: dict[str, str] = {
     "ems": "#e31a1c",
 }
 BAND_COLOURS: dict[int, str] = {15: "#08519c", 30: "#3182bd", 45: "#6baed6", 60: "#bdd7e7"}
-# Road classes from the most to the least important; unknown classes draw as minor roads.
-ROAD_STYLES: tuple[tuple[frozenset[str], dict[str, Any]], ...] = (
-    (frozenset({"motorway", "trunk", "motorway_link", "trunk_link"}), {"color": "#3d3d3d", "weight": 4.5}),
-    (frozenset({"primary", "primary_link"}), {"color": "#555555", "weight": 3.5}),
-    (frozenset({"secondary", "secondary_link"}), {"color": "#6e6e6e", "weight": 2.8}),
-    (frozenset({"tertiary", "tertiary_link"}), {"color": "#8c8c8c", "weight": 1.8}),
-    (frozenset({"unclassified", "residential", "living_street", "road"}), {"color": "#a6a6a6", "weight": 1.2}),
-    (frozenset({"track", "service", "path", "footway"}), {"color": "#b3b3b3", "weight": 0.8, "dashArray": "3 3"}),
-)
-_MINOR_ROAD = ROAD_STYLES[4][1]
+# Catchment tiers drawn under a name of their own rather than "catchment: <tier>".
+CATCHMENT_LAYER_KEYS: dict[str, str] = {"ems": "ems_radius", "community": "walk_15min"}
+CURVE_MINUTES = np.arange(0, 91, dtype=float)
+# (name, detail, marker, group) for the search box; name and detail are escaped HTML.
+SearchEntry = tuple[str, str, folium.CircleMarker, folium.FeatureGroup]
 
 
 def minutes_text(seconds: object) -> str:
@@ -107,13 +107,6 @@ def village_tiers(villages: pd.DataFrame) -> list[str]:
     return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS)
 
 
-def require_columns(frame: pd.DataFrame, columns: list[str], layer: str) -> None:
-    """Raise InputError naming the first column of `columns` missing from `frame`."""
-    for column in columns:
-        if column not in frame.columns:
-            raise InputError(f"{layer}: column {column!r} is missing; expected it in the analysis result")
-
-
 def layer_name(key: str, tier: str, lang: str) -> str:
     """Layer-control name such as '医疗机构：乡镇卫生院' (escaped: Leaflet shows it as HTML)."""
     sep = "：" if lang == "zh" else ": "
@@ -153,89 +146,43 @@ def village_radius(population: object) -> float:
     return float(min(4.0 + math.sqrt(pop) / 8.0, 12.0))
 
 
-def add_basemap(m: folium.Map, result: AnalysisResult, lang: str) -> None:
-    """Offline basemap from the project's own data: roads by class, boundaries, village names."""
-    roads_group = folium.FeatureGroup(name=text("basemap_roads", lang), show=True)
-    if len(result.roads):
-        require_columns(result.roads, ["highway"], "roads")
-        roads = display_frame(result.roads, "roads")
-        classes = roads["highway"].map(_road_class)
-        drawn = np.zeros(len(roads), dtype=bool)
-        # Least important first so that major roads are drawn on top.
-        for members, style in reversed(ROAD_STYLES):
-            mask = classes.isin(members).to_numpy()
-            if style is _MINOR_ROAD:
-                mask = mask | ~classes.isin(frozenset().union(*(s for s, _ in ROAD_STYLES))).to_numpy()
-            mask = mask & ~drawn
-            drawn |= mask
-            if mask.any():
-                _line_layer(roads.geometry[mask], style).add_to(roads_group)
-    roads_group.add_to(m)
-
-    if result.boundaries is not None and len(result.boundaries):
-        bounds_group = folium.FeatureGroup(name=text("basemap_boundaries", lang), show=True)
-        frame = display_frame(result.boundaries, "boundaries")
-        county = (frame["level"] == "county").to_numpy() if "level" in frame.columns else np.zeros(len(frame), bool)
-        for mask, style in ((~county, {"color": "#7b3294", "weight": 1.2, "dashArray": "6 4"}),
-                            (county, {"color": "#40004b", "weight": 2.5})):
-            if mask.any():
-                _line_layer(frame.geometry[mask].boundary, style).add_to(bounds_group)
-        bounds_group.add_to(m)
-
-    if len(result.villages):
-        names = folium.FeatureGroup(name=text("village_names", lang), show=False)
-        for _, row in display_frame(result.villages, "villages").iterrows():
-            point = row.geometry.representative_point()
-            marker = folium.CircleMarker([point.y, point.x], radius=1, stroke=False, fill=False)
-            marker.add_child(HtmlTooltip(esc(row.get("name", "")), permanent=True, direction="bottom",
-                                         sticky=False, className="hr-label", offset=[0, 6]))
-            marker.add_to(names)
-        names.add_to(m)
-
-
-def _road_class(value: object) -> str:
-    # osmnx gives a list when simplified edges merge ways of different classes: take the first.
-    if isinstance(value, (list, tuple, np.ndarray)):
-        value = value[0] if len(value) else ""
-    return "" if _missing(value) else str(value)
-
-
-def _line_layer(geoms: gpd.GeoSeries, style: dict[str, Any]) -> folium.GeoJson:
-    fixed = {"fill": False, "opacity": 0.9, **style}
-    return folium.GeoJson(feature_collection(geoms), style_function=lambda _f: fixed,
-                          control=False, smooth_factor=1.5)
-
-
-def facility_popup(row: pd.Series, lang: str) -> str:
-    """Popup HTML for one facility: name, kind, beds, doctors, nurses, ambulances."""
+def facility_popup(row: pd.Series, lang: str, *, extra: str = "") -> str:
+    """Popup HTML for one facility: name, kind, beds, doctors, nurses, ambulances, then `extra` HTML."""
     rows = [(text("kind", lang), esc(labels.kind_name(row.get("kind"), lang)))]
     rows += [(text(col, lang), esc(count_text(row.get(col)))) for col in ("beds", "doctors", "nurses", "ambulances")]
     if not _missing(row.get("township")):
         rows.append((text("township", lang), esc(row.get("township"))))
-    return f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('fid', ''))}</small>{_row_table(rows)}"
+    return f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('fid', ''))}</small>{_row_table(rows)}{extra}"
 
 
 def facility_marker(row: pd.Series, colour: str, lang: str, *, radius: float = 6.0, popup_prefix: str = "",
-                    extra_class: str = "", **style: Any) -> folium.CircleMarker:
+                    popup_suffix: str = "", extra_class: str = "", **style: Any) -> folium.CircleMarker:
     """A facility as a white-ringed coloured dot (or as styled by `style`) with popup and tooltip.
 
-    `popup_prefix` is ready-made HTML put above the facility's details; `extra_class` adds CSS classes.
+    `popup_prefix` / `popup_suffix` are ready-made HTML put above / below the facility's details;
+    `extra_class` adds CSS classes.
     """
     point = row.geometry.representative_point()
     options = {"color": "#ffffff", "weight": 1.5, "fill_color": colour, "fill_opacity": 0.95, **style}
     options = {k: v for k, v in options.items() if v is not None}
     css = f"hr-facility {dom_class('hr-f', row.get('fid'))} {extra_class}".strip()
     marker = folium.CircleMarker([point.y, point.x], radius=radius, className=css, **options)
-    marker.add_child(HtmlPopup(popup_prefix + facility_popup(row, lang)))
+    marker.add_child(HtmlPopup(popup_prefix + facility_popup(row, lang, extra=popup_suffix)))
     marker.add_child(HtmlTooltip(f"{esc(row.get('name', ''))} · {esc(labels.kind_name(row.get('kind'), lang))}"))
     return marker
 
 
-def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> list[str]:
-    """One layer per tier that has facilities; returns those tiers."""
+def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str, *,
+                   standards: pd.DataFrame | None = None) -> tuple[list[str], list[SearchEntry]]:
+    """One layer per tier that has facilities; returns those tiers and one search entry per facility.
+
+    Popups list the facility-scope rules of `standards` the facility fails.
+    """
     if not len(facilities):
-        return []
+        return [], []
     require_columns(facilities, ["fid", "name", "kind"], "facilities")
+    failing = failing_rules(standards, scope="facility")
+    entries: dict[str, SearchEntry] = {}
     frame = display_frame(facilities, "facilities")
     ambulances = frame["ambulances"].tolist() if "ambulances" in frame.columns else [None] * len(frame)
     present = []
@@ -251,9 +198,14 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> li
         style = {"radius": 11.0, "color": TIER_COLOURS[tier], "weight": 2.5, "fill": False,
                  "fill_color": None} if tier == "ems" else {"radius": radius}
         for _, row in frame[inside].iterrows():
-            facility_marker(row, TIER_COLOURS[tier], lang, **style).add_to(group)
+            fails = failing.get(str(row["fid"]), [])
+            marker = facility_marker(row, TIER_COLOURS[tier], lang,
+                                     popup_suffix=_failing_html(fails, lang) if fails else "", **style)
+            marker.add_to(group)
+            entries.setdefault(str(row["fid"]), (esc(row["name"]), esc(labels.kind_name(row["kind"], lang)),
+                                                 marker, group))
         group.add_to(m)
-    return present
+    return present, list(entries.values())
 
 
 def band_colour(band_min: float) -> str:
@@ -273,8 +225,9 @@ def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str) -> No
     order = [t for t in TIERS if t in set(frame["tier"])] + sorted(set(frame["tier"]) - set(TIERS))
     for tier in order:
         part = frame[frame["tier"] == tier].sort_values("band_min", ascending=False, kind="stable")
-        group = folium.FeatureGroup(name=layer_name("catchments", tier, lang),
-                                    show=tier == "township")
+        own_key = CATCHMENT_LAYER_KEYS.get(tier)
+        name = esc(text(own_key, lang)) if own_key else layer_name("catchments", tier, lang)
+        group = folium.FeatureGroup(name=name, show=tier == "township")
         for _, row in part.iterrows():
             band = float(row["band_min"])
             colour = band_colour(band)
@@ -288,12 +241,12 @@ def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str) -> No
         group.add_to(m)
 
 
-def failing_rules(standards: pd.DataFrame) -> dict[str, list[pd.Series]]:
-    """Village-scope standards rows with passed == False, by village id."""
+def failing_rules(standards: pd.DataFrame | None, *, scope: str = "village") -> dict[str, list[pd.Series]]:
+    """Standards rows of `scope` ('village' or 'facility') with passed == False, by scope id."""
     if standards is None or not len(standards) or "scope" not in standards.columns:
         return {}
     require_columns(standards, ["rule_id", "scope_id", "passed"], "standards")
-    failed = standards[(standards["scope"] == "village") & standards["passed"].eq(False)]
+    failed = standards[(standards["scope"] == scope) & standards["passed"].eq(False)]
     out: dict[str, list[pd.Series]] = {}
     for _, row in failed.iterrows():
         out.setdefault(str(row["scope_id"]), []).append(row)
@@ -331,11 +284,14 @@ def ring_marker(row: pd.Series, colour: str, popup: str, css: str) -> folium.Cir
     return marker
 
 
-def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> None:
-    """Villages by time to the township tier, plus highlight rings for unreachable and failing ones."""
+def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> list[SearchEntry]:
+    """Villages by time to the township tier, plus highlight rings for unreachable and failing ones.
+
+    Returns one search entry per village (its dot on the travel-time layer).
+    """
     villages = result.villages
     if not len(villages):
-        return
+        return []
     require_columns(villages, ["vid", "name", "population", "township_time_s"], "villages")
     frame = display_frame(villages, "villages")
     tiers = village_tiers(frame)
@@ -344,12 +300,15 @@ def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> None:
     unreachable = folium.FeatureGroup(name=text("villages_unreachable", lang), show=False)
     failing_group = folium.FeatureGroup(name=text("villages_failing", lang), show=True)
     unit = text("minutes", lang)
+    entries: list[SearchEntry] = []
     for _, row in frame.iterrows():
         seconds = row["township_time_s"]
         fails = failing.get(str(row["vid"]), [])
         popup = village_popup(row, tiers, lang, extra=_failing_html(fails, lang) if fails else "")
         tooltip = f"{esc(row['name'])} · {minutes_text(seconds)} {unit}"
-        village_marker(row, time_colour(seconds), popup, tooltip, dashed=_missing(seconds)).add_to(by_time)
+        marker = village_marker(row, time_colour(seconds), popup, tooltip, dashed=_missing(seconds))
+        marker.add_to(by_time)
+        entries.append((esc(row["name"]), esc(_or_dash(row.get("township"))), marker, by_time))
         if _missing(seconds):
             ring_marker(row, "#000000", popup, "hr-unreachable").add_to(unreachable)
         if fails:
@@ -358,6 +317,40 @@ def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> None:
     unreachable.add_to(m)
     if failing:
         failing_group.add_to(m)
+    return entries
+
+
+QA_LAYER_NAME = {"zh": "路网质量问题", "en": "Network quality problems"}
+QA_COLOURS = {"error": "#b2182b", "warning": "#f4a582", "info": "#92c5de"}
+
+
+def add_network_qa(m: folium.Map, qa: pd.DataFrame | None, lang: str, *, gcj02: bool = False) -> None:
+    """Layer of the network-QA rows that have a place (hidden by default): one ring per feature
+    (village, facility, edge midpoint) in the colour of its worst severity, its popup listing every
+    problem found there by mode. `gcj02` shifts the rings to GCJ-02, as the rest of an Amap map."""
+    if qa is None or not len(qa):
+        return
+    require_columns(qa, ["check", "severity", "mode", "feature", "id", "name", "lon", "lat", "message"],
+                    "network_qa")
+    located = qa[np.isfinite(qa["lon"].to_numpy(dtype=float)) & np.isfinite(qa["lat"].to_numpy(dtype=float))]
+    if not len(located):
+        return
+    group = folium.FeatureGroup(name=esc(QA_LAYER_NAME[labels.check_lang(lang)]), show=False)
+    for (feature, fid), rows in located.groupby(["feature", "id"], sort=False):
+        worst = next(s for s in QA_COLOURS if (rows["severity"] == s).any() or s == "info")
+        name = str(rows["name"].iat[0]) or str(fid)
+        items = "".join(f"<li>{esc(r['mode'])} · {esc(r['check'])}: {esc(r['message'])}</li>"
+                        for _, r in rows.iterrows())
+        lon, lat = float(rows["lon"].iat[0]), float(rows["lat"].iat[0])
+        if gcj02:
+            lon, lat = (float(c) for c in wgs84_to_gcj02(lon, lat))
+        marker = folium.CircleMarker([lat, lon], radius=9,
+                                     color=QA_COLOURS[worst], weight=3, fill=False,
+                                     className=f"hr-qa hr-qa-{worst}")
+        marker.add_child(HtmlPopup(f"<b>{esc(name)}</b> <small>{esc(feature)} {esc(fid)}</small><ul>{items}</ul>"))
+        marker.add_child(HtmlTooltip(f"{esc(name)} · {esc(', '.join(dict.fromkeys(rows['check'])))}"))
+        marker.add_to(group)
+    group.add_to(m)
 
 
 def legend_html(lang: str, tiers: list[str], *, heading: str | None = None,
@@ -386,25 +379,140 @@ def title_html(title: str, subtitle: str) -> str:
     return f"<div class='hr-box hr-title'>{esc(title)}<small>{esc(subtitle)}</small></div>"
 
 
+def coverage_curve(villages: pd.DataFrame, tier: str, minutes: np.ndarray = CURVE_MINUTES) -> np.ndarray:
+    """Share (0–1) of residents whose `tier` travel time is at most each of `minutes`.
+
+    Unreachable villages (missing time) count in the total and are never reached. All NaN when
+    the villages have no residents.
+    """
+    require_columns(villages, ["population", f"{tier}_time_s"], "villages")
+    pop = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    seconds = villages[f"{tier}_time_s"].to_numpy(dtype=float)
+    total = pop.sum()
+    if total <= 0:
+        return np.full(len(minutes), np.nan)
+    reached = np.isfinite(seconds)
+    order = np.argsort(seconds[reached])
+    cumulative = np.concatenate([[0.0], np.cumsum(pop[reached][order])])
+    # 1e-9 s slack: a village exactly on a band limit counts as inside, as in the summary tables.
+    index = np.searchsorted(seconds[reached][order], np.asarray(minutes) * 60.0 + 1e-9, side="right")
+    return cumulative[index] / total
+
+
+def curve_tiers(villages: pd.DataFrame) -> list[str]:
+    """Analysis tiers with a travel-time column and at least one reachable village."""
+    return [t for t in TIERS if f"{t}_time_s" in villages.columns
+            and np.isfinite(villages[f"{t}_time_s"].to_numpy(dtype=float)).any()]
+
+
+def curve_svg(curves: list[tuple[str, np.ndarray, np.ndarray, str, str]], lang: str, *,
+              width: int = 400, height: int = 230) -> str:
+    """Inline SVG line chart of coverage curves: (label, minutes, shares 0–1, colour, dash) each.
+
+    Labels are escaped here. The x axis runs from 0 to the largest minute, the y axis 0–100 %.
+    """
+    left, right, top, bottom = 34, 110, 8, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x_max = max((float(np.max(m)) for _, m, _, _, _ in curves), default=90.0) or 90.0
+
+    def x(v: float) -> float:
+        return left + plot_w * v / x_max
+
+    def y(v: float) -> float:
+        return top + plot_h * (1.0 - v)
+
+    parts = [f"<svg class='hr-curve' width='{width}' height='{height}' "
+             f"viewBox='0 0 {width} {height}' font-size='10'>"]
+    for tick in range(0, int(x_max) + 1, 15):
+        parts.append(f"<line x1='{x(tick):.1f}' y1='{top}' x2='{x(tick):.1f}' y2='{top + plot_h}' stroke='#ddd'/>"
+                     f"<text x='{x(tick):.1f}' y='{top + plot_h + 12}' text-anchor='middle'>{tick}</text>")
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f"<line x1='{left}' y1='{y(share):.1f}' x2='{left + plot_w}' y2='{y(share):.1f}' stroke='#ddd'/>"
+                     f"<text x='{left - 3}' y='{y(share) + 3:.1f}' text-anchor='end'>{share:.0%}</text>")
+    parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 3}' text-anchor='middle'>"
+                 f"{text('minutes', lang)}</text>")
+    for i, (label, minutes, shares, colour, dash) in enumerate(curves):
+        ok = np.isfinite(shares)
+        points = " ".join(f"{x(float(m)):.1f},{y(float(v)):.1f}" for m, v in zip(minutes[ok], shares[ok]))
+        dash_attr = f" stroke-dasharray='{dash}'" if dash else ""
+        parts.append(f"<polyline class='hr-curve-line' fill='none' stroke='{colour}' stroke-width='1.8'"
+                     f"{dash_attr} points='{points}'/>")
+        ly = top + 10 + 13 * i
+        parts.append(f"<line x1='{left + plot_w + 6}' y1='{ly - 3}' x2='{left + plot_w + 20}' y2='{ly - 3}' "
+                     f"stroke='{colour}' stroke-width='2'{dash_attr}/>"
+                     f"<text x='{left + plot_w + 23}' y='{ly}'>{esc(label)}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def summary_panel_html(result: AnalysisResult, lang: str) -> str:
+    """Collapsible panel: county residents within each band per tier (from `summary['county']`),
+    and the coverage curve of each tier. Empty string when there is nothing to show."""
+    county = result.summary.get("county") if result.summary else None
+    body = ""
+    if county is not None and len(county):
+        row = county.iloc[0]
+        found = [re.fullmatch(r"(.+)_pop_(\d+)min", str(c)) for c in county.columns]
+        bands = sorted({int(f.group(2)) for f in found if f})
+        tiers = list(dict.fromkeys(f.group(1) for f in found if f))
+        unit = text("minutes", lang)
+        head = "".join(f"<th>≤ {b} {unit}</th>" for b in bands)
+        lines = []
+        for tier in tiers:
+            cells = []
+            for band in bands:
+                pop = row.get(f"{tier}_pop_{band}min")
+                share = row.get(f"share_{tier}_{band}min")
+                share_text = "" if _missing(share) else f"<br><small>{float(share):.1%}</small>"
+                cells.append(f"<td>{DASH}</td>" if _missing(pop) else
+                             f"<td class='hr-pop' data-tier='{esc(tier)}' data-band='{band}' "
+                             f"data-pop='{int(pop)}'>{int(pop):,}{share_text}</td>")
+            lines.append(f"<tr><td>{esc(labels.tier_name(tier, lang))}</td>{''.join(cells)}</tr>")
+        total = "" if _missing(row.get("population")) else (
+            f"<p>{text('population', lang)}: <b class='hr-total'>{int(row['population']):,}</b></p>")
+        body = (f"{total}<p>{text('summary_covered', lang)}</p>"
+                f"<table><tr><th>{text('tier', lang)}</th>{head}</tr>{''.join(lines)}</table>")
+    tiers = curve_tiers(result.villages) if len(result.villages) else []
+    if tiers:
+        curves = [(labels.tier_name(t, lang), CURVE_MINUTES, coverage_curve(result.villages, t),
+                   TIER_COLOURS[t], "") for t in tiers]
+        body += f"<p>{text('coverage_curve', lang)}</p>{curve_svg(curves, lang)}"
+    if not body:
+        return ""
+    return (f"<details class='hr-box hr-summary' open><summary>{text('summary_panel', lang)}</summary>"
+            f"{body}</details>")
+
+
 def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | None = None,
-                      osm_tiles: bool = False) -> str:
+                      basemap: str = "none", basemap_key: str | None = None) -> str:
     """Self-contained HTML of the baseline coverage map (works with no network).
 
     Layers: offline basemap (roads by class, boundaries, village names), facilities per tier,
-    catchment bands per tier, villages coloured by drive time to the township tier (minutes),
-    unreachable villages and villages failing village-scope standards. `osm_tiles` lists an
-    OpenStreetMap tile layer, switched off. `result` is not modified.
+    catchment bands per tier (emergency radii and 15-minute circles under their own names),
+    villages coloured by drive time to the township tier (minutes), unreachable villages and
+    villages failing village-scope standards. A search box finds villages and facilities by name;
+    a summary panel gives residents (persons) within each band and the coverage curves.
+    `basemap` ('none', 'osm', 'tianditu' with `basemap_key`, 'amap') lists a tile layer that stays
+    off until the user turns it on; with 'amap' every layer is drawn in GCJ-02 to match its tiles.
+    `result` is not modified.
     """
     labels.check_lang(lang)
-    bounds = data_bounds(result.villages, result.facilities, result.boundaries)
-    m = new_map(bounds, osm_tiles=osm_tiles, tiles_name=text("osm_tiles", lang))
-    add_basemap(m, result, lang)
-    add_catchments(m, result.catchments, lang)
-    tiers = add_facilities(m, result.facilities, lang)
-    add_villages(m, result, lang)
+    shown = for_display(result, basemap)
+    bounds = data_bounds(shown.villages, shown.facilities, shown.boundaries)
+    m = new_map(bounds)
+    add_tile_layer(m, basemap, lang, key=basemap_key)
+    add_basemap(m, shown, lang)
+    add_catchments(m, shown.catchments, lang)
+    tiers, facility_entries = add_facilities(m, shown.facilities, lang, standards=shown.standards)
+    village_entries = add_villages(m, shown, lang)
+    add_network_qa(m, result.summary.get("network_qa"), lang, gcj02=basemap == "amap")
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(HtmlBox(title_html(title or result.project_name, text("coverage_map", lang))))
     m.add_child(HtmlBox(legend_html(lang, tiers)))
+    m.add_child(SearchBox(village_entries + facility_entries, placeholder=text("search", lang)))
+    panel = summary_panel_html(result, lang)
+    if panel:
+        m.add_child(HtmlBox(panel))
     log.info("coverage map: %d villages, %d facilities, %d road lines",
              len(result.villages), len(result.facilities), len(result.roads))
     return render_html(m)

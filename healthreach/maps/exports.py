@@ -24,8 +24,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+from pyproj import CRS
 
 from healthreach._errors import InputError, UsageError
+from healthreach.layers.crs import metric_crs_for
 from healthreach.maps.fields import chinese_header, describe, field_table, short_names
 
 log = logging.getLogger(__name__)
@@ -150,7 +152,39 @@ def _prepare_text(series: pd.Series, column: str, encoding: str, source: str) ->
     return pd.Series(values, index=series.index, dtype=object)
 
 
-def _shapefile_encoding(encoding: str) -> str:
+OUT_CRS_CHOICES: tuple[str, ...] = ("wgs84", "cgcs2000", "gk")
+
+
+def resolve_out_crs(choice: str, project_crs: str | None = None, *,
+                    centre: tuple[float, float] | None = None) -> str:
+    """EPSG code for `--out-crs`: 'wgs84' → EPSG:4326, 'cgcs2000' → EPSG:4490, 'gk' → the project's
+    CGCS2000 Gauss–Krüger zone; an 'EPSG:n' code is returned as given.
+
+    For 'gk', `project_crs` is used when it is a CGCS2000 Gauss–Krüger zone (EPSG:4491–4554);
+    otherwise the 3-degree zone of `centre` (longitude, latitude in degrees) is chosen.
+    """
+    key = choice.strip().lower()
+    if key.startswith("epsg:"):
+        return choice.strip().upper()
+    if key == "wgs84":
+        return "EPSG:4326"
+    if key == "cgcs2000":
+        return "EPSG:4490"
+    if key != "gk":
+        raise UsageError(f"--out-crs {choice}: expected one of {', '.join(OUT_CRS_CHOICES)}")
+    if project_crs is not None:
+        code = CRS.from_user_input(project_crs).to_epsg()
+        if code is not None and 4491 <= code <= 4554:
+            return f"EPSG:{code}"
+    if centre is None:
+        raise UsageError(f"--out-crs gk: the project CRS {project_crs} is not a CGCS2000 Gauss–Krüger zone "
+                         "and no study-area centre was given to choose one")
+    chosen = metric_crs_for(*centre)
+    log.info("--out-crs gk: project CRS %s is not a CGCS2000 Gauss–Krüger zone; using %s", project_crs, chosen)
+    return chosen
+
+
+def shapefile_encoding(encoding: str) -> str:
     """Canonical `UTF-8` or `GBK` for a user-given encoding name."""
     canonical = SHAPEFILE_ENCODINGS.get(encoding.strip().lower().replace("_", "-"))
     if canonical is None:
@@ -178,7 +212,7 @@ def write_shapefile(
     if path.suffix.lower() != ".shp":
         path = path.with_name(path.name + ".shp")
     gdf = _require_gdf(gdf, str(path))
-    codec = _shapefile_encoding(encoding)
+    codec = shapefile_encoding(encoding)
     if crs is not None:
         gdf = gdf.to_crs(crs)
     columns = [c for c in gdf.columns if c != gdf.geometry.name]

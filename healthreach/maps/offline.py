@@ -14,11 +14,19 @@ from typing import Any
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from healthreach._errors import InputError
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], layer: str) -> None:
+    """Raise InputError naming the first column of `columns` missing from `frame`."""
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(f"{layer}: column {column!r} is missing; expected it in the analysis result")
 
 
 # folium 0.20 default assets that nothing drawn by healthreach needs.
@@ -148,6 +156,49 @@ class ScaleBar(MacroElement):
         self._name = "ScaleBar"
 
 
+class SearchBox(MacroElement):
+    """A search box for place names: typing lists matches, choosing one zooms to it and opens its popup.
+
+    `entries` are (name, detail, marker, group): `name` and `detail` already escaped HTML, `marker`
+    a folium layer with a popup and `group` the FeatureGroup holding it (shown when needed). Matching
+    compares the escaped query with the escaped names, so user text never becomes live HTML.
+    """
+
+    _template = Template(
+        "{% macro html(this, kwargs) %}"
+        "<div class='hr-box hr-search' id='{{ this.get_name() }}'>"
+        "<input type='search' placeholder={{ this.placeholder }} autocomplete='off'><ul></ul></div>"
+        "{% endmacro %}"
+        "{% macro script(this, kwargs) %}"
+        "(function(){var map={{ this._parent.get_name() }};"
+        "var entries=[{% for e in this.entries %}{n:{{ e[0] }},k:{{ e[1] }},m:{{ e[2] }},g:{{ e[3] }}},{% endfor %}];"
+        "window.hrSearchIndex=entries;"
+        "var box=document.getElementById('{{ this.get_name() }}');"
+        "var input=box.querySelector('input'),list=box.querySelector('ul');"
+        "function esc(s){return s.replace(/&/g,'&amp;').replace(/</g,'&lt;').replace(/>/g,'&gt;')"
+        ".replace(/\"/g,'&quot;').replace(/'/g,'&#x27;').replace(/`/g,'&#96;').replace(/[$]/g,'&#36;')"
+        ".replace(/\\\\/g,'&#92;');}"
+        "function show(e){if(!map.hasLayer(e.g)){map.addLayer(e.g);}"
+        "map.setView(e.m.getLatLng(),Math.max(map.getZoom(),13));e.m.openPopup();list.textContent='';}"
+        "input.addEventListener('input',function(){list.textContent='';"
+        "var q=esc(input.value.trim()).toLowerCase();if(!q){return;}"
+        "entries.filter(function(e){return e.n.toLowerCase().indexOf(q)>=0;}).slice(0,15)"
+        ".forEach(function(e){var li=document.createElement('li');li.innerHTML=e.n+' <small>'+e.k+'</small>';"
+        "li.addEventListener('click',function(){show(e);});list.appendChild(li);});});"
+        "input.addEventListener('keydown',function(ev){if(ev.key==='Enter'){"
+        "var first=list.querySelector('li');if(first){first.click();}}});"
+        "L.DomEvent.disableClickPropagation(box);L.DomEvent.disableScrollPropagation(box);})();\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, entries: list[tuple[str, str, Any, Any]], *, placeholder: str) -> None:
+        super().__init__()
+        self._name = "SearchBox"
+        self.placeholder = json.dumps(placeholder, ensure_ascii=False).replace("'", "&#x27;")
+        self.entries = [(js_string(name), js_string(detail), marker.get_name(), group.get_name())
+                        for name, detail, marker, group in entries]
+
+
 class HtmlBox(MacroElement):
     """A fixed-position box (title, legend) of ready-made (already escaped) HTML."""
 
@@ -176,29 +227,26 @@ _PAGE_CSS = """<style>
  text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
 .hr-label:before{display:none}
 .leaflet-popup-content table{border-collapse:collapse;font-size:12px}
+.hr-search{top:10px;left:54px;width:220px;padding:4px 6px}
+.hr-search input{width:100%;box-sizing:border-box;font-size:13px;padding:3px}
+.hr-search ul{list-style:none;margin:2px 0 0;padding:0;max-height:260px;overflow-y:auto}
+.hr-search li{padding:2px 4px;cursor:pointer;border-bottom:1px solid #eee}
+.hr-search li:hover,.hr-search li.hr-active{background:#e6f0fa}
+.hr-summary{bottom:40px;left:10px;max-width:430px;max-height:60vh;overflow:auto}
+.hr-summary summary{font-weight:bold;cursor:pointer}
+.hr-summary table{border-collapse:collapse;font-size:12px;margin:4px 0}
+.hr-summary td,.hr-summary th{padding:1px 5px;text-align:right;border-bottom:1px solid #ddd}
+.hr-summary th:first-child,.hr-summary td:first-child{text-align:left}
 .leaflet-popup-content td,.leaflet-popup-content th{padding:1px 6px 1px 0;text-align:left}
 </style>"""
 
 
-def new_map(bounds: tuple[float, float, float, float], *, osm_tiles: bool, tiles_name: str) -> folium.Map:
-    """An empty offline map fitted to `bounds` (west, south, east, north in degrees).
-
-    With `osm_tiles`, an OpenStreetMap tile layer is listed in the layer control but left off,
-    so nothing is fetched unless the user turns it on.
-    """
+def new_map(bounds: tuple[float, float, float, float]) -> folium.Map:
+    """An empty offline map (no tile layer) fitted to `bounds` (west, south, east, north in degrees)."""
     west, south, east, north = bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None, zoom_start=10,
                    control_scale=False, prefer_canvas=False)
     m.get_root().header.add_child(Element(_PAGE_CSS), name="healthreach_css")
-    if osm_tiles:
-        folium.TileLayer(
-            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-            attr="© OpenStreetMap contributors",
-            name=tiles_name,
-            overlay=True,
-            show=False,
-            max_zoom=19,
-        ).add_to(m)
     m.add_child(ScaleBar())
     m.fit_bounds([[south, west], [north, east]], padding=(20, 20))
     return m

@@ -1,21 +1,87 @@
-"""The output folder of design.md: maps, GeoPackages, shapefiles, CSV, Excel and run.json."""
+"""The output folder of design.md: maps, pictures, GeoPackages, shapefiles with QGIS styles, CSV,
+Excel and run.json."""
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
+from shapely.geometry import LineString
 
+from healthreach._errors import UsageError
 from healthreach.coverage.result import AnalysisResult
+from healthreach.maps import labels
+from healthreach.maps.basemaps import check_basemap, tianditu_key
 from healthreach.maps.coverage_map import coverage_map_html
-from healthreach.maps.exports import atomic_write, write_csv, write_gpkg, write_json, write_shapefile, write_xlsx
+from healthreach.maps.exports import (
+    OUT_CRS_CHOICES,
+    atomic_write,
+    resolve_out_crs,
+    shapefile_encoding,
+    write_csv,
+    write_gpkg,
+    write_json,
+    write_shapefile,
+    write_xlsx,
+)
+from healthreach.maps.fields import short_names
+from healthreach.maps.offline import require_columns
+from healthreach.maps.qml import catchment_band_qml, links_qml, village_time_qml
 from healthreach.maps.scenario_map import scenario_map_html
+from healthreach.maps.static import write_coverage_curve_png, write_coverage_map_png
 from healthreach.scenarios.outcome import ScenarioOutcome
 
+log = logging.getLogger(__name__)
+
 CSV_TABLES = ("network_qa",)
-BASELINE_FILES = ("coverage_map.html", "villages.gpkg", "catchments.gpkg", "facilities.gpkg",
-                  "standards.csv", "summary.xlsx", "run.json", "shp")
+BASELINE_FILES = ("coverage_map.html", "coverage_map.png", "coverage_curve.png", "villages.gpkg", "villages.qml",
+                  "catchments.gpkg", "catchments.qml", "facilities.gpkg", "standards.csv", "summary.xlsx",
+                  "run.json", "shp")
+LINK_TIER = "township"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Choices for the output folder, checked when made.
+
+    `basemap`: none | osm | tianditu | amap (a tile layer on the maps, off until turned on);
+    `shp_encoding`: UTF-8 | GBK (shapefile .dbf and .cpg); `out_crs`: wgs84 | cgcs2000 | gk, or an
+    EPSG code once resolved (shapefile coordinates and .prj); `basemap_key`: the Tianditu key.
+    """
+
+    basemap: str = "none"
+    shp_encoding: str = "UTF-8"
+    out_crs: str = "wgs84"
+    basemap_key: str | None = None
+
+    def __post_init__(self) -> None:
+        check_basemap(self.basemap)
+        shapefile_encoding(self.shp_encoding)
+        if self.out_crs.lower() not in OUT_CRS_CHOICES and not self.out_crs.upper().startswith("EPSG:"):
+            raise UsageError(f"--out-crs {self.out_crs}: expected one of {', '.join(OUT_CRS_CHOICES)}")
+
+
+def resolve_options(options: OutputOptions | None, project: Any) -> OutputOptions:
+    """`options` for one project (see healthreach.layers.project.Project): the Tianditu key looked
+    up (project file `basemap_key`, else TIANDITU_KEY) and `out_crs` turned into an EPSG code."""
+    options = options or OutputOptions()
+    key = options.basemap_key
+    if options.basemap == "tianditu" and not key:
+        key = tianditu_key(project.path)
+        if not key:
+            raise UsageError("--basemap tianditu needs a Tianditu key: set basemap_key: in the project file "
+                             "or the TIANDITU_KEY environment variable")
+    west, south, east, north = project.villages.to_crs(4326).total_bounds
+    out_crs = options.out_crs
+    if not out_crs.upper().startswith("EPSG:"):
+        out_crs = resolve_out_crs(out_crs, project.crs, centre=((west + east) / 2, (south + north) / 2))
+    return dataclasses.replace(options, basemap_key=key, out_crs=out_crs)
 
 
 def write_text(text: str, path: Path) -> Path:
@@ -25,26 +91,100 @@ def write_text(text: str, path: Path) -> Path:
     return path
 
 
+def village_links(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, tier: str = LINK_TIER
+                  ) -> gpd.GeoDataFrame:
+    """The allocation as lines: each village to its nearest facility of `tier` (`<tier>_fid`).
+
+    Columns: `vid`, `name`, `population` (persons), `fid`, `facility`, `<tier>_time_s` (seconds),
+    `<tier>_dist_m` (network metres), LineString from village to facility in WGS84. Villages with
+    no facility of the tier (unreachable) have no line.
+    """
+    fid_col, time_col, dist_col = f"{tier}_fid", f"{tier}_time_s", f"{tier}_dist_m"
+    require_columns(villages, ["vid", "name", "population", fid_col], "villages")
+    require_columns(facilities, ["fid", "name"], "facilities")
+    places = facilities.to_crs(4326).drop_duplicates("fid").set_index("fid")
+    points = villages.to_crs(4326)
+    linked = points[points[fid_col].notna() & points[fid_col].isin(places.index)]
+    unknown = points[points[fid_col].notna() & ~points[fid_col].isin(places.index)]
+    if len(unknown):
+        log.warning("%d villages name a %s facility missing from the facilities (e.g. %s): no link drawn",
+                    len(unknown), tier, unknown[fid_col].iloc[0])
+    lines = [LineString([v.representative_point().coords[0], places.geometry[f].representative_point().coords[0]])
+             for v, f in zip(linked.geometry, linked[fid_col])]
+    data = {"vid": linked["vid"].to_numpy(), "name": linked["name"].to_numpy(),
+            "population": linked["population"].to_numpy(), "fid": linked[fid_col].to_numpy(),
+            "facility": places.loc[linked[fid_col], "name"].to_numpy()}
+    for column in (time_col, dist_col):
+        data[column] = linked[column].to_numpy(dtype=float) if column in linked.columns else np.full(len(linked), np.nan)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(lines, crs=4326), crs=4326)
+
+
+def _sources(result: AnalysisResult, provenance: dict[str, Any], lang: str) -> str:
+    """Input file names for a map's data-source line, flagged when the data are the synthetic sample."""
+    inputs = provenance.get("inputs") or result.provenance.get("inputs") or {}
+    names = []
+    for role, entry in inputs.items():
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if role != "project" and not str(role).startswith("scenario:") and path:
+            names.append(Path(str(path)).name)
+    text = ", ".join(names) or result.project_name
+    if provenance.get("synthetic_sample"):
+        text += f" ({labels.text('synthetic', lang)})"
+    return text
+
+
+def _write_styles(result: AnalysisResult, out: Path, lang: str) -> None:
+    """QGIS styles beside the GeoPackages and shapefiles (shapefiles use the 10-byte field names)."""
+    unit, unreachable = labels.text("minutes", lang), labels.text("unreachable", lang)
+    time_col = f"{LINK_TIER}_time_s"
+    village_columns = [str(c) for c in result.villages.columns if c != result.villages.geometry.name]
+    if time_col in village_columns:
+        short = short_names(village_columns)[time_col]
+        village_time_qml(out / "villages.qml", time_col, lang_labels=(unit, unreachable))
+        village_time_qml(out / "shp" / "villages.qml", short, lang_labels=(unit, unreachable))
+    bands = result.catchments["band_min"].tolist() if "band_min" in result.catchments.columns else []
+    catchment_band_qml(out / "catchments.qml", bands)
+    catchment_band_qml(out / "shp" / "catchments.qml", bands)
+    links_qml(out / "shp" / "village_links.qml")
+
+
 def write_outputs(
     result: AnalysisResult,
     out_dir: str | Path,
     *,
     lang: str = "zh",
     outcomes: Sequence[ScenarioOutcome] = (),
-    shp_encoding: str = "UTF-8",
+    options: OutputOptions | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the baseline outputs, and each scenario's, into `out_dir`; every file atomically."""
+    """Write the baseline outputs, and each scenario's, into `out_dir`; every file atomically.
+
+    `options.shp_encoding` and `options.out_crs` ('wgs84', 'cgcs2000' or an EPSG code; 'gk' must be
+    resolved first with `resolve_options`) apply to the shapefiles; GeoPackages stay WGS84.
+    `options.basemap` and `basemap_key` choose the maps' optional tile layer.
+    """
+    options = options or OutputOptions()
+    out_crs = resolve_out_crs(options.out_crs) if not options.out_crs.upper().startswith("EPSG:") else options.out_crs
+    basemap, basemap_key, shp_encoding = options.basemap, options.basemap_key, options.shp_encoding
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(coverage_map_html(result, lang=lang), out / "coverage_map.html")
+    record = provenance if provenance is not None else result.provenance
+    write_text(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key),
+               out / "coverage_map.html")
+    write_coverage_map_png(result, out / "coverage_map.png", lang=lang, sources=_sources(result, record, lang))
+    runs = [(labels.text("baseline", lang), result.villages)]
+    runs += [(o.name, o.result.villages) for o in outcomes]
+    write_coverage_curve_png(runs, out / "coverage_curve.png", lang=lang, title=result.project_name)
+    links = village_links(result.villages, result.facilities)
     write_gpkg(result.villages, out / "villages.gpkg", "villages")
+    write_gpkg(links, out / "villages.gpkg", "village_links")
     write_gpkg(result.catchments, out / "catchments.gpkg", "catchments")
     for name, layer in result.layers.items():
         write_gpkg(layer, out / "catchments.gpkg", name)
     write_gpkg(result.facilities, out / "facilities.gpkg", "facilities")
-    write_shapefile(result.villages, out / "shp" / "villages.shp", encoding=shp_encoding)
-    write_shapefile(result.catchments, out / "shp" / "catchments.shp", encoding=shp_encoding)
+    for layer, name in ((result.villages, "villages"), (result.catchments, "catchments"), (links, "village_links")):
+        write_shapefile(layer, out / "shp" / f"{name}.shp", encoding=shp_encoding, crs=out_crs)
+    _write_styles(result, out, lang)
     write_csv(result.standards, out / "standards.csv")
     # Every table of the analysis becomes a sheet (county and township first); tables named in
     # CSV_TABLES are also written as CSV for scripts.
@@ -58,7 +198,8 @@ def write_outputs(
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
         write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages")
-        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, lang=lang),
+        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, lang=lang,
+                                     basemap=basemap, basemap_key=basemap_key),
                    out / f"scenario_{outcome.name}.html")
         sheets[f"scenario {outcome.name}"] = outcome.table
         if len(outcome.standards_changes):
@@ -66,5 +207,5 @@ def write_outputs(
     if outcomes:
         write_csv(pd.concat([o.table for o in outcomes], ignore_index=True), out / "compare.csv")
     write_xlsx(sheets, out / "summary.xlsx")
-    write_json(provenance if provenance is not None else result.provenance, out / "run.json")
+    write_json(record, out / "run.json")
     return out

@@ -12,10 +12,10 @@ from healthreach._errors import InputError
 from healthreach.coverage.result import AnalysisResult
 from healthreach.layers.kinds import TIERS, tier_members
 from healthreach.maps import labels
+from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.coverage_map import (
     DASH,
     TIER_COLOURS,
-    add_basemap,
     facility_marker,
     legend_html,
     minutes_text,
@@ -213,17 +213,21 @@ def _scenario_legend(lang: str) -> str:
 
 
 def scenario_map_html(baseline: AnalysisResult, scenario: AnalysisResult, *, name: str, title: str,
-                      tier: str = "township", lang: str = "zh", osm_tiles: bool = False) -> str:
+                      tier: str = "township", lang: str = "zh", basemap: str = "none",
+                      basemap_key: str | None = None) -> str:
     """Self-contained HTML comparing a scenario with the baseline for one tier (works offline).
 
     Village layers (one shown at a time): baseline times, scenario times and minutes saved
     (baseline `tier` time minus scenario time, minutes; newly reachable villages flagged).
     Overlays: offline basemap, the scenario's facilities of `tier`, and facilities added,
-    removed or whose kind changed (upgraded), matched by `fid`. Inputs are not modified.
+    removed or whose kind changed (upgraded), matched by `fid`. `basemap` and `basemap_key` as for
+    the coverage map (tiles off until turned on; GCJ-02 display with 'amap'). Inputs are not modified.
     """
     labels.check_lang(lang)
+    baseline, scenario = for_display(baseline, basemap), for_display(scenario, basemap)
     bounds = data_bounds(baseline.villages, baseline.facilities, scenario.facilities, baseline.boundaries)
-    m = new_map(bounds, osm_tiles=osm_tiles, tiles_name=text("osm_tiles", lang))
+    m = new_map(bounds)
+    add_tile_layer(m, basemap, lang, key=basemap_key)
     add_basemap(m, baseline, lang)
     _add_village_layers(m, baseline, scenario, tier, lang)
     _add_facility_layers(m, baseline, scenario, tier, lang)
