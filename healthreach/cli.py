@@ -151,19 +151,22 @@ def optimize(
 
 
 @app.command()
-def validate(project: Path = typer.Argument(..., help="Project file (YAML).")) -> None:
+def validate(
+    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv (default maps/<project name>/)."),
+) -> None:
     """Check a project's inputs only; exit 1 when there are errors (warnings do not fail)."""
     from healthreach.workflow import validate_inputs
 
     def action(steps: Steps) -> None:
-        report = validate_inputs(project, progress=steps)
+        report, path = validate_inputs(project, out=out, progress=steps)
         steps.done()
         for row in report.itertuples(index=False):
             colour = "red" if row.severity == "error" else "yellow"
             console.print(f"[{colour}]{row.severity}[/{colour}] {row.file} row {row.row} ({row.id}) "
                           f"{row.field}: {row.problem}. {row.suggestion}", highlight=False)
         errors = int((report["severity"] == "error").sum()) if len(report) else 0
-        console.print(f"{errors} errors, {len(report) - errors} warnings")
+        console.print(f"{errors} errors, {len(report) - errors} warnings; report written to {path}")
         if errors:
             raise typer.Exit(1)
 

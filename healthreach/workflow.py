@@ -127,10 +127,29 @@ def run_demo(*, out: Path | None = None, lang: str = "zh", progress: Progress | 
     return compare_project(project_path, scenarios, out=out, lang=lang, progress=progress, options=options)
 
 
-def validate_inputs(project_path: str | Path, *, progress: Progress | None = None) -> pd.DataFrame:
-    """`healthreach validate`: one row per problem (file, row, id, field, severity, problem, suggestion)."""
-    (progress or _quiet)(f"checking {Path(project_path).name}")
-    return validate_project(project_path)
+def validate_inputs(project_path: str | Path, *, out: Path | None = None,
+                    progress: Progress | None = None) -> tuple[pd.DataFrame, Path]:
+    """`healthreach validate`: one row per problem (file, row, id, field, severity, problem, suggestion).
+
+    When the layers themselves are sound, the points are also checked against the road network (far
+    from any road, on a road island, undeclared GCJ-02). The report is written as validation.csv.
+    """
+    from healthreach.coverage.input_checks import network_problems
+    from healthreach.maps.exports import write_csv
+
+    say = progress or _quiet
+    say(f"checking {Path(project_path).name}")
+    report = validate_project(project_path)
+    project = None
+    if not (report["severity"] == "error").any():
+        project = load_project(project_path)
+        say(f"checking points against the roads in {project.roads.path.name}")
+        settings = settings_from_parameters(project.parameters, source=str(project.path))
+        edges = read_project_roads(project, progress=say)
+        report = pd.concat([report, network_problems(project, edges, settings)], ignore_index=True)
+    if out is None:
+        out = default_out(project) if project is not None else Path("maps") / Path(project_path).stem
+    return report, write_csv(report, Path(out) / "validation.csv")
 
 
 def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: int | None, band_min: float,

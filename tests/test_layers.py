@@ -363,3 +363,21 @@ def test_broken_input_raises_input_error_listing_every_problem(case: str) -> Non
         assert pd.isna(row.row) or f", row {row.row}" in line
         assert not row.field or f"field '{row.field}'" in line
     assert digest(BAD) == before
+
+
+def test_basemap_key_is_allowed_and_band_overrides_are_checked(tmp_path: Path) -> None:
+    import shutil
+
+    for item in GOOD.iterdir():
+        shutil.copy(item, tmp_path / item.name)
+    text = (tmp_path / "project.yml").read_text(encoding="utf-8")
+    (tmp_path / "project.yml").write_text(text + "basemap_key: ABC\n", encoding="utf-8")
+    assert load_project(tmp_path / "project.yml").name == "测试县"
+    facilities = gpd.read_file(tmp_path / "facilities.geojson")
+    facilities["band_min"] = ["10;20"] + ["abc"] * (len(facilities) - 1)
+    facilities.to_file(tmp_path / "facilities.geojson", driver="GeoJSON")
+    with pytest.raises(InputError, match=r"field 'band_min': bad band 'abc'"):
+        load_project(tmp_path / "project.yml")
+    facilities["band_min"] = ["10;20"] + [""] * (len(facilities) - 1)
+    facilities.to_file(tmp_path / "facilities.geojson", driver="GeoJSON")
+    assert load_project(tmp_path / "project.yml").facilities["band_min"].iat[0] == "10;20"

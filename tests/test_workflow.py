@@ -264,3 +264,19 @@ def test_catchment_layers_written_beside_the_disks(demo: Path):
     villages = gpd.read_file(demo / "villages.gpkg", layer="villages")
     within = villages[villages["township_time_s"] <= 3600]
     assert alloc.set_index("fid")["villages"].sum() == len(within)
+
+
+def test_validate_reports_network_problems_with_row_numbers(tmp_path: Path):
+    from healthreach.workflow import validate_inputs
+
+    report, path = validate_inputs(SAMPLE_DIR / "project.yml", out=tmp_path)
+    assert path == tmp_path / "validation.csv" and path.read_bytes().startswith(b"\xef\xbb\xbf")
+    hamlet = report[(report["field"] == "geometry") & report["problem"].str.contains("not joined")]
+    assert len(hamlet) == 1 and hamlet["severity"].iat[0] == "warning"
+    villages = gpd.read_file(SAMPLE_DIR / "villages.gpkg")
+    row = int(hamlet["row"].iat[0])
+    assert str(villages["村代码"].iat[row - 1]) == hamlet["id"].iat[0]  # row numbers are 1-based data rows
+    assert not (report["severity"] == "error").any()
+    result = subprocess.run([sys.executable, "-m", "healthreach.cli", "validate", str(SAMPLE_DIR / "project.yml"),
+                             "--out", str(tmp_path / "cli")], capture_output=True, text=True)
+    assert result.returncode == 0 and (tmp_path / "cli" / "validation.csv").is_file()

@@ -32,7 +32,7 @@ from healthreach.layers.validate import (
 
 logger = logging.getLogger(__name__)
 
-TOP_KEYS = ("name", "crs", "layers", "parameters")
+TOP_KEYS = ("name", "crs", "layers", "parameters", "basemap_key")
 LAYER_ROLES = ("roads", "facilities", "villages", "boundaries")
 REQUIRED_ROLES = ("roads", "facilities", "villages")
 SPEC_KEYS: dict[str, tuple[str, ...]] = {
