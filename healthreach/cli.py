@@ -61,6 +61,11 @@ def _guarded(action: Callable[[Steps], None]) -> None:
 
 BASEMAP_HELP = ("Optional tile basemap on the maps, off until turned on: none, osm, tianditu (key: basemap_key "
                 "in the project file or TIANDITU_KEY) or amap (layers shown in GCJ-02).")
+WORKERS_HELP = ("Run per county on a local Dask cluster of N worker processes (N > 1; needs two or more county "
+                "polygons in the boundaries layer); finished counties are kept in <out>/parts/ and a repeated "
+                "run resumes.")
+SCHEDULER_HELP = ("Run per county on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); the output folder must "
+                  "be on a file system the workers share.")
 OUT_CRS_HELP = "Shapefile CRS: wgs84 (EPSG:4326), cgcs2000 (EPSG:4490) or gk (the project's CGCS2000 Gauss–Krüger zone)."
 
 
@@ -101,13 +106,16 @@ def run(
     basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
     shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
     out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ) -> None:
     """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
     from healthreach.workflow import run_project
 
     lang = _lang(lang)
     _guarded(lambda steps: _report(run_project(project, out=out, lang=lang, progress=steps,
-                                               options=_outputs(basemap, shp_encoding, out_crs))))
+                                               options=_outputs(basemap, shp_encoding, out_crs),
+                                               workers=workers, scheduler=scheduler)))
 
 
 @app.command()
@@ -119,13 +127,16 @@ def compare(
     basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
     shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
     out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ) -> None:
     """Baseline and each scenario on the same network, with their differences."""
     from healthreach.workflow import compare_project
 
     lang = _lang(lang)
     _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, lang=lang, progress=steps,
-                                                   options=_outputs(basemap, shp_encoding, out_crs))))
+                                                   options=_outputs(basemap, shp_encoding, out_crs),
+                                                   workers=workers, scheduler=scheduler)))
 
 
 @app.command()
@@ -139,6 +150,13 @@ def optimize(
                                    help="existing:KIND | villages | grid:METRES | FILE"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
     time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit in seconds."),
+    min_from_seat: float = typer.Option(0.0, "--min-from-seat",
+                                        help="Only candidates at least this many minutes' drive from a county "
+                                             "hospital (SUBCENTRE-CRITERIA: far from the county seat)."),
+    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
+    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
+    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
+    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
 ) -> None:
     """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
     from healthreach.workflow import optimize_project
@@ -147,7 +165,8 @@ def optimize(
         raise typer.BadParameter("expected mclp, lscp or pmedian", param_hint="--problem")
     _guarded(lambda steps: _report(optimize_project(
         project, problem=problem, kind=kind, k=k, band_min=band, candidates=candidates, out=out,
-        time_limit_s=time_limit, progress=steps)))
+        time_limit_s=time_limit, lang=_lang(lang), min_from_seat_min=min_from_seat, progress=steps,
+        options=_outputs(basemap, shp_encoding, out_crs))))
 
 
 @app.command()

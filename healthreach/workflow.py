@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from healthreach._errors import InputError, UsageError
-from healthreach.coverage.analysis import analyze
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import settings_from_parameters
 from healthreach.layers.kinds import KINDS, normalise_kind
 from healthreach.layers.project import Project, load_project, validate_project
 from healthreach.maps.exports import hash_file
+from healthreach.partition import analysis_runner
 from healthreach.maps.outputs import BASELINE_FILES, OutputOptions, resolve_options, write_outputs
 from healthreach.scenarios.compare import compare_tables, standards_changes, village_deltas
 from healthreach.scenarios.outcome import ScenarioOutcome
@@ -69,15 +69,23 @@ def _provenance(result: AnalysisResult, inputs: dict[str, Path], hashes: dict[st
 
 
 def run_project(project_path: str | Path, *, out: Path | None = None, lang: str = "zh",
-                progress: Progress | None = None, options: OutputOptions | None = None) -> Path:
-    """`healthreach run`: baseline analysis and every output file; returns the output folder."""
-    return compare_project(project_path, [], out=out, lang=lang, progress=progress, options=options)
+                progress: Progress | None = None, options: OutputOptions | None = None,
+                workers: int | None = None, scheduler: str | None = None) -> Path:
+    """`healthreach run`: baseline analysis and every output file; returns the output folder.
+
+    With `workers` > 1 or a Dask `scheduler` address the analysis runs per county (healthreach.partition),
+    its parts kept in `<out>/parts/` so an interrupted run resumes."""
+    return compare_project(project_path, [], out=out, lang=lang, progress=progress, options=options,
+                           workers=workers, scheduler=scheduler)
 
 
 def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Path], *, out: Path | None = None,
                     lang: str = "zh", progress: Progress | None = None,
-                    options: OutputOptions | None = None) -> Path:
-    """`healthreach compare`: baseline and each scenario on the same network, with their differences."""
+                    options: OutputOptions | None = None, workers: int | None = None,
+                    scheduler: str | None = None) -> Path:
+    """`healthreach compare`: baseline and each scenario on the same network, with their differences.
+
+    `workers`/`scheduler`: partitioned per county on Dask, as for `run_project`."""
     say = progress or _quiet
     started = time.perf_counter()
     say(f"loading project {Path(project_path).name}")
@@ -96,12 +104,13 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
     clock = time.perf_counter()
     edges = read_project_roads(project, progress=say)
     read_s = round(time.perf_counter() - clock, 3)
-    baseline = analyze(project, edges=edges, settings=settings, progress=say)
+    run = analysis_runner(workers=workers, scheduler=scheduler, parts_root=out / "parts", progress=say)
+    baseline = run(project, edges, settings, "baseline")
     outcomes = []
     for scenario in scenarios:
         say(f"scenario {scenario.name}")
-        scenario_result = analyze(apply_to_project(project, scenario), edges=apply_to_roads(edges, scenario),
-                                  settings=settings, progress=say)
+        scenario_result = run(apply_to_project(project, scenario), apply_to_roads(edges, scenario), settings,
+                              f"scenario_{scenario.name}")
         outcomes.append(ScenarioOutcome(
             name=scenario.name, title=scenario.title, result=scenario_result,
             table=compare_tables(baseline.villages, scenario_result.villages, scenario_name=scenario.name,
@@ -154,7 +163,8 @@ def validate_inputs(project_path: str | Path, *, out: Path | None = None,
 
 def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: int | None, band_min: float,
                      candidates: str, out: Path | None = None, time_limit_s: float = 60.0, lang: str = "zh",
-                     progress: Progress | None = None) -> Path:
+                     min_from_seat_min: float = 0.0, progress: Progress | None = None,
+                     options: OutputOptions | None = None) -> Path:
     """`healthreach optimize`: choose sites, write optimized.yml and optimize.csv, then map the answer."""
     from healthreach.maps.exports import write_csv
     from healthreach.maps.outputs import write_text
@@ -174,6 +184,7 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     say(f"reading roads {project.roads.path.name}")
     edges = read_project_roads(project, progress=say)
     sites = siting.candidate_sites(project, candidates, target, settings)
+    sites = siting.far_from_seat(project, edges, sites, settings, min_from_seat_min * 60.0)
     band_s = band_min * 60.0
     say(f"network cost matrix: {len(project.villages)} villages x {len(sites.points)} sites")
     limit = band_s if problem != "pmedian" else np.inf
@@ -187,4 +198,5 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     document = siting.solution_scenario(solution, sites, target, problem=problem, base=base, band_min=band_min)
     write_text(siting.scenario_yaml(document), out / "optimized.yml")
     write_csv(siting.solution_table(solution, sites), out / "optimize.csv")
-    return compare_project(project.path, [out / "optimized.yml"], out=out, lang=lang, progress=progress)
+    return compare_project(project.path, [out / "optimized.yml"], out=out, lang=lang, progress=progress,
+                           options=options)

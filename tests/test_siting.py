@@ -97,3 +97,20 @@ def test_bad_requests_are_usage_errors(project):
     with pytest.raises(UsageError, match="--k"):
         siting.solve("mclp", np.zeros((2, 2)), np.ones(2), k=None, band_s=1, fixed=np.zeros(2, bool),
                      time_limit_s=1)
+
+
+def test_min_time_from_seat_drops_near_candidates(project, edges):
+    settings = Settings()
+    sites = siting.candidate_sites(project, "existing:township_hc", "subcentre", settings)
+    far = siting.far_from_seat(project, edges, sites, settings, 20 * 60.0)
+    kept = set(far.points.loc[~far.points["fixed"], "fid"])
+    assert kept and kept < set(sites.points.loc[~sites.points["fixed"], "fid"])
+    # Independently: the referral table's hospital times say which centres are 20+ minutes out.
+    from healthreach.coverage.analysis import analyze
+
+    referral = analyze(project, edges=edges).summary["referral"].set_index("fid")
+    far_enough = {fid for fid in sites.points.loc[~sites.points["fixed"], "fid"]
+                  if referral.at[fid, "hospital_time_s"] >= 1200}
+    assert kept == far_enough
+    with pytest.raises(UsageError, match="no candidate"):
+        siting.far_from_seat(project, edges, sites, settings, 10 * 3600.0)

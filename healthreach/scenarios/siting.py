@@ -14,7 +14,7 @@ from healthreach._errors import InputError, UsageError
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import build_network
 from healthreach.coverage.rules import Settings
-from healthreach.coverage.traveltime import bounded_costs
+from healthreach.coverage.traveltime import bounded_costs, nearest
 from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_MODE, TIERS, normalise_kind
 from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
 
@@ -104,6 +104,25 @@ def _point_file(path: Path) -> gpd.GeoDataFrame:
         raise InputError(f"{path}: candidate sites must be points")
     names = frame["name"].astype(str) if "name" in frame else [f"site {i + 1}" for i in range(len(frame))]
     return gpd.GeoDataFrame({"fid": "", "name": names}, geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
+
+
+def far_from_seat(project, edges: gpd.GeoDataFrame, candidates: Candidates, settings: Settings,
+                  min_s: float) -> Candidates:
+    """Drop candidates within `min_s` seconds' drive of the nearest county hospital (SUBCENTRE-CRITERIA:
+    sub-centres are meant for places far from the county seat). Fixed sites are kept."""
+    hospitals = tier_mask(project.facilities, "hospital")
+    if min_s <= 0 or not hospitals.any():
+        return candidates
+    points = candidates.points
+    frames = [points.geometry, project.facilities.geometry[hospitals]]
+    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    net = build_network(edges, "drive", settings, project.crs, xy)
+    near = nearest(net, net.point_node[len(points):], toward=True)
+    seconds = near.cost[net.point_node[: len(points)]]
+    keep = points["fixed"].to_numpy() | (seconds >= min_s)
+    if not (keep & ~points["fixed"].to_numpy()).any():
+        raise UsageError(f"--min-from-seat {min_s / 60:g}: no candidate is that far from a county hospital")
+    return Candidates(points[keep].reset_index(drop=True))
 
 
 def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: str, settings: Settings,
