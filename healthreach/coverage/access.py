@@ -6,7 +6,6 @@ from collections.abc import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from healthreach.coverage.network import Network
 from healthreach.coverage.rules import Settings

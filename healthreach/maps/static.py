@@ -183,9 +183,7 @@ def _draw_layers(ax: Any, result: AnalysisResult, crs: str, has_cjk: bool) -> No
     if len(result.roads):
         roads = result.roads.to_crs(crs)
         classes = roads["highway"].map(lambda v: v[0] if isinstance(v, (list, tuple)) and v else v).astype(str)
-        known: set[str] = set()
-        for members, style in reversed(ROAD_STYLES):
-            known |= members
+        known: set[str] = set().union(*(members for members, _ in ROAD_STYLES))
         for members, style in reversed(ROAD_STYLES):
             mask = classes.isin(members)
             if style is ROAD_STYLES[4][1]:

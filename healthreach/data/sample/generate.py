@@ -268,7 +268,7 @@ def build_roads(rng: np.random.Generator, county: Polygon,
 
 def place_villages(rng: np.random.Generator, county: County) -> np.ndarray:
     """Place administrative villages along main roads/valleys; returns the hamlet point (metres)."""
-    net, polys, seats = county.net, county.townships, county.seats
+    polys, seats = county.townships, county.seats
     main = county.net.lines(("primary", "secondary", "tertiary"))
     main_union = shapely.union_all(main)
     # The hamlet sits in the emptiest corner: the point of a 1 km grid farthest from main roads.
