@@ -15,7 +15,6 @@ a Lagrangian relaxation that also proves which candidates can be left out of the
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import time
@@ -475,25 +474,9 @@ def _weighted_time(pairs: _Pairs, pop: np.ndarray, chosen: np.ndarray, rows: np.
 
 
 def _greedy_set_cover(groups: sp.csr_matrix) -> np.ndarray:
-    """Classic greedy set cover (lazy, with a heap): repeatedly take the candidate covering the most
-    still-uncovered groups."""
-    cover_t = groups.T.tocsr()
-    covered = np.zeros(groups.shape[0], dtype=bool)
-    heap = [(-int(n), j) for j, n in enumerate(np.diff(cover_t.indptr)) if n > 0]
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    while heap and not covered.all():
-        _, j = heapq.heappop(heap)
-        rows = cover_t.indices[cover_t.indptr[j] : cover_t.indptr[j + 1]]
-        gain = int(np.count_nonzero(~covered[rows]))
-        if gain == 0:
-            continue
-        if heap and gain < -heap[0][0]:
-            heapq.heappush(heap, (-gain, j))
-            continue
-        chosen.append(j)
-        covered[rows] = True
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+    """Classic greedy set cover: the lazy greedy of maximal covering with every group weighing 1 and
+    no limit on the number of sites, so it runs until nothing is left to cover."""
+    return greedy_cover(groups, groups.T.tocsr(), np.ones(groups.shape[0]), groups.shape[1])
 
 
 def _greedy_pmedian(
