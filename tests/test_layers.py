@@ -260,7 +260,7 @@ BAD_CASES: dict[str, list[str]] = {
     "yaml_syntax": ["yaml_syntax.yml: line 5, column 13: YAML syntax error: mapping values are not allowed here"
                     " — expected valid YAML (check indentation, ':' and quotes)"],
     "unknown_key": ["unknown_key.yml, field 'nmae': unknown top-level key 'nmae' — did you mean 'name'? "
-                    "allowed keys: name, crs, layers, parameters",
+                    "allowed keys: name, crs, layers, parameters, basemap_key",
                     "unknown_key.yml, field 'name': 'name' is missing — expected name: <county name>"],
     "missing_villages": ["missing_villages.yml, field 'layers.villages': layer 'villages' is missing — "
                          "expected layers: villages: <file>"],
