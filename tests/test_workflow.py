@@ -280,3 +280,22 @@ def test_validate_reports_network_problems_with_row_numbers(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "healthreach.cli", "validate", str(SAMPLE_DIR / "project.yml"),
                              "--out", str(tmp_path / "cli")], capture_output=True, text=True)
     assert result.returncode == 0 and (tmp_path / "cli" / "validation.csv").is_file()
+
+
+def test_removing_a_facility_never_shortens_a_time(project, tmp_path: Path):
+    from healthreach.coverage.analysis import analyze
+    from healthreach.scenarios.scenario import apply_to_project, load_scenario
+
+    scenario = tmp_path / "close.yml"
+    scenario.write_text("name: close-thc02\nchanges:\n  - remove: {fid: THC02}\n  - remove: {fid: VC010}\n",
+                        encoding="utf-8")
+    edges = read_roads(project.roads.path)
+    before = analyze(project, edges=edges).villages.set_index("vid")
+    after = analyze(apply_to_project(project, load_scenario(scenario)), edges=edges).villages.set_index("vid")
+    for tier in TIERS:
+        b, a = before[f"{tier}_time_s"], after[f"{tier}_time_s"]
+        both = b.notna() & a.notna()
+        assert (a[both] >= b[both] - 1e-6).all(), tier
+        assert not (a.notna() & b.isna()).any(), tier  # nothing becomes reachable by closing a site
+    assert (after["township_fid"] != "THC02").all()
+    assert (after["township_time_s"] > before["township_time_s"] + 1).any()
