@@ -14,7 +14,7 @@ import pandas as pd
 
 from healthreach.coverage import service_areas
 from healthreach.coverage.access import village_access
-from healthreach.coverage.network import MODES, Network, build_network
+from healthreach.coverage.network import MODES, Network, build_networks
 from healthreach.coverage.quality import network_qa
 from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.service_rules import check_service_rules
@@ -66,10 +66,8 @@ def analyze(
     village_xy = _xy(villages, project.crs)
     facility_xy = _xy(facilities, project.crs)
     points = np.vstack([village_xy, facility_xy])
-    networks: dict[str, Network] = {}
-    for mode in MODES:
-        say(f"building the {mode} network")
-        networks[mode] = build_network(edges, mode, settings, project.crs, points)
+    say("building the drive, walk and ambulance networks")
+    networks: dict[str, Network] = build_networks(edges, MODES, settings, project.crs, points)
     lap("build_networks")
 
     say("travel times per tier")

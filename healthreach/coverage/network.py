@@ -9,13 +9,20 @@ door-to-door times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from scipy import sparse
 
-from healthreach.coverage.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, Settings, base_class
+from healthreach.coverage.rules import (
+    NO_WALK_CLASSES,
+    WALK_ONLY_CLASSES,
+    Settings,
+    base_class,
+)
 
 MODES = ("drive", "walk", "ambulance")
 _MIN_SECONDS = 1e-9  # csgraph must see an edge even where two points coincide
@@ -63,37 +70,51 @@ class Network:
     def n_nodes(self) -> int:
         return int(self.node_xy.shape[0])
 
+    @cached_property
+    def reverse_s(self) -> sparse.csr_matrix:
+        """`csr_s` transposed (b -> a for every edge a -> b): searches toward a facility run on it."""
+        return self.csr_s.T.tocsr()
+
+    @cached_property
+    def reverse_len(self) -> sparse.csr_matrix:
+        """`csr_len` transposed."""
+        return self.csr_len.T.tocsr()
+
     def metres_of_fastest(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Metres of the fastest edge a -> b for node pairs known to be joined by one."""
         indptr, indices = self.csr_s.indptr, self.csr_s.indices
-        out = np.empty(len(a), dtype=float)
-        # Rows are short (road junction degree), so a per-row search is cheap and fully vectorised.
-        starts, ends = indptr[a], indptr[a + 1]
-        pos = starts.copy()
-        active = np.ones(len(a), dtype=bool)
-        while active.any():
-            hit = active & (indices[np.minimum(pos, len(indices) - 1)] == b)
-            out[hit] = self.edge_m[self.fast_edge[pos[hit]]]
-            active &= ~hit
-            pos[active] += 1
-            active &= pos < ends
+        out = np.full(len(a), np.nan)
+        # Rows are short (road junction degree): step each unresolved pair one entry along its row,
+        # keeping only the unresolved ones, so each round costs only what is left.
+        pos = indptr[a].astype(np.int64)
+        ends = indptr[a + 1]
+        todo = np.flatnonzero(pos < ends)
+        while len(todo):
+            at = pos[todo]
+            hit = indices[at] == b[todo]
+            out[todo[hit]] = self.edge_m[self.fast_edge[at[hit]]]
+            todo = todo[~hit]
+            pos[todo] += 1
+            todo = todo[pos[todo] < ends[todo]]
         return out
 
 
 def segment_speeds_kmh(edges: gpd.GeoDataFrame, mode: str, settings: Settings) -> np.ndarray:
     """Speed (km/h) of each road segment in `mode`; NaN where the mode may not use it."""
-    classes = [base_class(h) for h in edges["highway"]]
+    # A province has millions of segments but a dozen classes: decide per distinct class, then index.
+    codes, uniques = pd.factorize(edges["highway"].astype(str))
+    classes = [base_class(h) for h in uniques]
     maxspeed = edges["maxspeed_kmh"].to_numpy(dtype=float)
     if mode == "walk":
         usable = np.array([c not in NO_WALK_CLASSES and (c in settings.class_speeds_kmh or c in WALK_ONLY_CLASSES)
-                           for c in classes])
+                           for c in classes], dtype=bool)[codes]
         return np.where(usable, settings.walk_kmh, np.nan)
-    class_speed = np.array([settings.class_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)
+    class_speed = np.array([settings.class_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)[codes]
     speed = np.where(np.isfinite(maxspeed) & (maxspeed > 0), maxspeed, class_speed)
     if mode == "drive":
         return speed
     if mode == "ambulance":
-        design = np.array([settings.design_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)
+        design = np.array([settings.design_speeds_kmh.get(c, np.nan) for c in classes], dtype=float)[codes]
         cap = np.fmax(design, speed)
         return np.fmax(speed, np.fmin(speed * settings.ambulance_factor, cap))
     raise ValueError(f"unknown travel mode {mode!r} (expected one of {', '.join(MODES)})")
@@ -111,8 +132,39 @@ def build_network(
     Each point joins the nearest road segment usable in `mode` if one lies within
     `settings.max_snap_m`; the leg to it is charged at `settings.access_kmh`.
     """
-    speed = segment_speeds_kmh(edges, mode, settings)
-    geoms = np.asarray(edges.geometry.to_crs(crs).array, dtype=object)
+    return build_networks(edges, (mode,), settings, crs, points_xy)[mode]
+
+
+def build_networks(
+    edges: gpd.GeoDataFrame,
+    modes: tuple[str, ...],
+    settings: Settings,
+    crs: str,
+    points_xy: np.ndarray,
+) -> dict[str, Network]:
+    """The networks of several modes (as :func:`build_network`), projecting the roads once and
+    finding the points' nearest roads once for modes that may use the same roads."""
+    geoms, ends = _projected_lines(edges, crs)
+    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    pts = shapely.points(points_xy)
+    joins: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+    out = {}
+    for mode in modes:
+        speed = segment_speeds_kmh(edges, mode, settings)
+        usable = np.isfinite(speed) & (speed > 0)
+        join = next((j for u, j in joins if np.array_equal(u, usable)), None)
+        if join is None:
+            join = _nearest_segments(geoms, usable, pts, settings.max_snap_m)
+            joins.append((usable, join))
+        out[mode] = _network(edges, mode, settings, crs, points_xy, speed, geoms, ends, join)
+    return out
+
+
+def _network(
+    edges: gpd.GeoDataFrame, mode: str, settings: Settings, crs: str, points_xy: np.ndarray, speed: np.ndarray,
+    geoms: np.ndarray, ends: np.ndarray, join: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> Network:
+    """One mode's network from projected lines and the points' nearest usable segments."""
     length = edges["length_m"].to_numpy(dtype=float)
     usable = np.isfinite(speed) & (speed > 0)
     seg_s = np.where(usable, length / np.where(usable, speed, 1.0) * 3.6, np.nan)
@@ -123,14 +175,12 @@ def build_network(
     seg_u, seg_v = inverse[:n_seg], inverse[n_seg:]
     node_xy = np.zeros((len(ids), 2))
     if n_seg:
-        node_xy[seg_u] = shapely.get_coordinates(shapely.get_point(geoms, 0))
-        node_xy[seg_v] = shapely.get_coordinates(shapely.get_point(geoms, -1))
+        node_xy[seg_u] = ends[0]
+        node_xy[seg_v] = ends[1]
     n0 = len(ids)
 
-    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
     k = len(points_xy)
-    pts = shapely.points(points_xy)
-    seg_of, frac, access = _nearest_segments(geoms, usable, pts)
+    seg_of, frac, access = join
     joined = np.isfinite(access) & (access <= settings.max_snap_m)
 
     snap_node = n0 + np.arange(k)
@@ -188,8 +238,7 @@ def build_network(
     e_f1 = np.concatenate([piece_f1, piece_f0[back], np.ones(len(legs)), np.zeros(len(legs))])
 
     n = len(all_xy)
-    csr_s, fast_edge = _collapsed_csr(e_from, e_to, e_s, n)
-    csr_len, _ = _collapsed_csr(e_from, e_to, e_m, n)
+    (csr_s, fast_edge), (csr_len, _) = _collapsed_csr(e_from, e_to, (e_s, e_m), n)
     return Network(
         mode=mode, crs=crs, node_xy=all_xy, node_id=np.r_[ids, np.full(2 * k, -1)].astype(np.int64),
         edge_from=e_from.astype(np.int64), edge_to=e_to.astype(np.int64), edge_s=e_s, edge_m=e_m,
@@ -201,7 +250,7 @@ def build_network(
 
 
 def _nearest_segments(
-    geoms: np.ndarray, usable: np.ndarray, pts: np.ndarray
+    geoms: np.ndarray, usable: np.ndarray, pts: np.ndarray, max_snap_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest usable segment of each point, the position on it (fraction 0..1) and the distance (m)."""
     k = len(pts)
@@ -212,27 +261,68 @@ def _nearest_segments(
     if len(candidates) == 0 or k == 0:
         return seg_of, frac, dist
     tree = shapely.STRtree(geoms[candidates])
-    (p_idx, t_idx), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    # Most points lie near a road: a bounded search answers them quickly; the rest search unbounded.
+    (p_idx, t_idx), d = tree.query_nearest(pts, max_distance=max_snap_m, return_distance=True, all_matches=False)
+    far = np.ones(k, dtype=bool)
+    far[p_idx] = False
+    if far.any():
+        (p_far, t_far), d_far = tree.query_nearest(pts[far], return_distance=True, all_matches=False)
+        p_idx = np.concatenate([p_idx, np.flatnonzero(far)[p_far]])
+        t_idx = np.concatenate([t_idx, t_far])
+        d = np.concatenate([d, d_far])
     seg_of[p_idx] = candidates[t_idx]
     dist[p_idx] = d
     frac[p_idx] = shapely.line_locate_point(geoms[seg_of[p_idx]], pts[p_idx], normalized=True)
     return seg_of, frac, dist
 
 
-def _collapsed_csr(
-    e_from: np.ndarray, e_to: np.ndarray, weight: np.ndarray, n: int
-) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """CSR matrix keeping the smallest weight of parallel edges (a plain COO->CSR would sum them).
+def _projected_lines(edges: gpd.GeoDataFrame, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Edge lines in the metric `crs` and their (start, end) coordinates, shape (2, n, 2).
 
-    Returns the matrix and, per stored entry in CSR order, the index of the edge kept.
+    Projects one flat coordinate array with pyproj and rebuilds the lines in one call: a province's
+    1.7 M lines are too many to transform as separate geometry objects.
     """
-    order = np.lexsort((weight, e_to, e_from))
-    f, t = e_from[order], e_to[order]
-    keep = np.r_[True, (f[1:] != f[:-1]) | (t[1:] != t[:-1])] if len(order) else np.zeros(0, bool)
-    kept = order[keep]
-    data = np.maximum(weight[kept], _MIN_SECONDS)
+    from pyproj import Transformer
+
+    lines = np.asarray(edges.geometry.array, dtype=object)
+    if len(lines) == 0:
+        return lines, np.zeros((2, 0, 2))
+    coords = shapely.get_coordinates(lines)
+    counts = shapely.get_num_coordinates(lines)
+    if edges.crs is not None and not edges.crs.equals(crs):
+        x, y = Transformer.from_crs(edges.crs, crs, always_xy=True).transform(coords[:, 0], coords[:, 1])
+        coords = np.column_stack([x, y])
+    geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(len(lines)), counts))
+    last = np.cumsum(counts) - 1
+    return geoms, np.stack([coords[last - counts + 1], coords[last]])
+
+
+def _collapsed_csr(
+    e_from: np.ndarray, e_to: np.ndarray, weights: tuple[np.ndarray, ...], n: int
+) -> list[tuple[sparse.csr_matrix, np.ndarray]]:
+    """CSR matrices keeping the smallest weight of parallel edges (a plain COO->CSR would sum them).
+
+    Returns, per weight array, the matrix and, per stored entry in CSR order, the index of the edge
+    kept. All matrices share one structure (same node pairs in the same order).
+    """
+    pair = e_from.astype(np.int64) * n + e_to
+    by_pair = np.argsort(pair, kind="stable")
+    p = pair[by_pair]
+    start = np.r_[True, p[1:] != p[:-1]] if len(p) else np.zeros(0, bool)
+    group = np.cumsum(start) - 1
     indptr = np.zeros(n + 1, dtype=np.int32)
-    np.add.at(indptr, e_from[kept] + 1, 1)
-    indptr = np.cumsum(indptr, dtype=np.int32)
-    matrix = sparse.csr_matrix((data, e_to[kept].astype(np.int32), indptr), shape=(n, n))
-    return matrix, kept
+    indptr[1:] = np.cumsum(np.bincount(e_from[by_pair[start]], minlength=n))
+    indices = e_to[by_pair[start]].astype(np.int32)
+    size = np.bincount(group)
+    multi = np.flatnonzero(size[group] > 1)  # positions (in pair order) of parallel edges
+    out = []
+    for weight in weights:
+        # Parallel edges are rare: pick the cheapest of each such pair among those positions only.
+        kept = by_pair[start].copy()
+        if len(multi):
+            order = multi[np.lexsort((weight[by_pair[multi]], group[multi]))]
+            first = np.r_[True, group[order][1:] != group[order][:-1]]
+            kept[group[order[first]]] = by_pair[order[first]]
+        data = np.maximum(weight[kept], _MIN_SECONDS)
+        out.append((sparse.csr_matrix((data, indices, indptr), shape=(n, n)), kept))
+    return out
