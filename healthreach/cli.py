@@ -153,6 +153,9 @@ def optimize(
     min_from_seat: float = typer.Option(0.0, "--min-from-seat",
                                         help="Only candidates at least this many minutes' drive from a county "
                                              "hospital (SUBCENTRE-CRITERIA: far from the county seat)."),
+    demand: str = typer.Option("population", "--demand",
+                               help="Who counts: population, or radiated:MIN (residents more than MIN minutes "
+                                    "from any hospital; SUBCENTRE-CRITERIA as weights)."),
     lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
     basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
     shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
@@ -165,7 +168,7 @@ def optimize(
         raise typer.BadParameter("expected mclp, lscp or pmedian", param_hint="--problem")
     _guarded(lambda steps: _report(optimize_project(
         project, problem=problem, kind=kind, k=k, band_min=band, candidates=candidates, out=out,
-        time_limit_s=time_limit, lang=_lang(lang), min_from_seat_min=min_from_seat, progress=steps,
+        time_limit_s=time_limit, lang=_lang(lang), min_from_seat_min=min_from_seat, demand=demand, progress=steps,
         options=_outputs(basemap, shp_encoding, out_crs))))
 
 

@@ -163,7 +163,8 @@ def validate_inputs(project_path: str | Path, *, out: Path | None = None,
 
 def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: int | None, band_min: float,
                      candidates: str, out: Path | None = None, time_limit_s: float = 60.0, lang: str = "zh",
-                     min_from_seat_min: float = 0.0, progress: Progress | None = None,
+                     min_from_seat_min: float = 0.0, demand: str = "population",
+                     progress: Progress | None = None,
                      options: OutputOptions | None = None) -> Path:
     """`healthreach optimize`: choose sites, write optimized.yml and optimize.csv, then map the answer."""
     from healthreach.maps.exports import write_csv
@@ -190,7 +191,7 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     limit = band_s if problem != "pmedian" else np.inf
     cost = siting.cost_matrix(project, edges, sites, target, settings, limit)
     say(f"solving {problem} with HiGHS (time limit {time_limit_s:g} s)")
-    population = project.villages["population"].to_numpy(dtype=float)
+    population = siting.demand_weights(project, edges, settings, demand)
     solution = siting.solve(problem, cost, population, k=k, band_s=band_s,
                             fixed=sites.points["fixed"].to_numpy(), time_limit_s=time_limit_s)
     out.mkdir(parents=True, exist_ok=True)

@@ -114,3 +114,18 @@ def test_min_time_from_seat_drops_near_candidates(project, edges):
     assert kept == far_enough
     with pytest.raises(UsageError, match="no candidate"):
         siting.far_from_seat(project, edges, sites, settings, 10 * 3600.0)
+
+
+def test_radiated_demand_counts_only_residents_far_from_hospitals(project, edges):
+    from healthreach.coverage.analysis import analyze
+
+    settings = Settings()
+    weights = siting.demand_weights(project, edges, settings, "radiated:30")
+    hospital = analyze(project, edges=edges).villages["hospital_time_s"].to_numpy(dtype=float)
+    far = ~(hospital <= 1800)  # NaN (unreachable) counts as far
+    pop = project.villages["population"].to_numpy(dtype=float)
+    np.testing.assert_array_equal(weights, np.where(far, pop, 0.0))
+    assert 0 < weights.sum() < pop.sum()
+    np.testing.assert_array_equal(siting.demand_weights(project, edges, settings, "population"), pop)
+    with pytest.raises(UsageError, match="radiated"):
+        siting.demand_weights(project, edges, settings, "remote")

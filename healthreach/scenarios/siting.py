@@ -125,6 +125,33 @@ def far_from_seat(project, edges: gpd.GeoDataFrame, candidates: Candidates, sett
     return Candidates(points[keep].reset_index(drop=True))
 
 
+def demand_weights(project, edges: gpd.GeoDataFrame, settings: Settings, spec: str) -> np.ndarray:
+    """Persons each village counts for in the objective.
+
+    `population` (default): every resident. `radiated:MIN`: only residents more than MIN minutes'
+    drive from any hospital — the "radiated population" a sub-centre is meant to serve
+    (SUBCENTRE-CRITERIA, used as weights rather than as a constraint).
+    """
+    population = project.villages["population"].to_numpy(dtype=float)
+    if spec == "population":
+        return population
+    if not spec.startswith("radiated:"):
+        raise UsageError(f"--demand {spec}: expected population or radiated:MIN")
+    try:
+        minutes = float(spec.split(":", 1)[1])
+    except ValueError:
+        raise UsageError(f"--demand {spec}: expected radiated:MIN, e.g. radiated:30") from None
+    hospitals = tier_mask(project.facilities, "hospital")
+    if not hospitals.any():
+        return population
+    frames = [project.villages.geometry, project.facilities.geometry[hospitals]]
+    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    net = build_network(edges, "drive", settings, project.crs, xy)
+    nv = len(project.villages)
+    seconds = nearest(net, net.point_node[nv:], toward=True).cost[net.point_node[:nv]]
+    return np.where(seconds > minutes * 60.0, population, 0.0)  # unreachable (inf) counts as far
+
+
 def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: str, settings: Settings,
                 limit_s: float) -> np.ndarray:
     """Travel seconds (villages x candidates) on the mode of `kind`'s tier; inf beyond `limit_s`."""
