@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -69,6 +69,17 @@ SCHEDULER_HELP = ("Run per county on an existing Dask cluster (e.g. tcp://10.0.0
 OUT_CRS_HELP = "Shapefile CRS: wgs84 (EPSG:4326), cgcs2000 (EPSG:4490) or gk (the project's CGCS2000 Gauss–Krüger zone)."
 
 
+# Options shared by the commands that write an output folder.
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default maps/<project name>/).")]
+LangOpt = Annotated[str, typer.Option("--lang", help="Map language: zh or en.")]
+BasemapOpt = Annotated[str, typer.Option("--basemap", help=BASEMAP_HELP)]
+EncodingOpt = Annotated[str, typer.Option("--shp-encoding", help="Shapefile code page: utf-8 or gbk.")]
+OutCrsOpt = Annotated[str, typer.Option("--out-crs", help=OUT_CRS_HELP)]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help=WORKERS_HELP)]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help=SCHEDULER_HELP)]
+ProjectArg = Annotated[Path, typer.Argument(help="Project file (YAML).")]
+
+
 def _outputs(basemap: str, shp_encoding: str, out_crs: str) -> Any:
     """The output options (raises UsageError, exit 2, on an unknown choice)."""
     from healthreach.maps.outputs import OutputOptions
@@ -84,11 +95,11 @@ def _lang(lang: str) -> str:
 
 @app.command()
 def demo(
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
-    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
-    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
-    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
-    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
+    shp_encoding: EncodingOpt = "utf-8",
+    out_crs: OutCrsOpt = "wgs84",
 ) -> None:
     """Run the embedded synthetic sample county end to end: baseline and its two scenarios."""
     from healthreach.workflow import run_demo
@@ -100,14 +111,14 @@ def demo(
 
 @app.command()
 def run(
-    project: Path = typer.Argument(..., help="Project file (YAML)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
-    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
-    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
-    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
-    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    project: ProjectArg,
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
+    shp_encoding: EncodingOpt = "utf-8",
+    out_crs: OutCrsOpt = "wgs84",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
     from healthreach.workflow import run_project
@@ -120,15 +131,15 @@ def run(
 
 @app.command()
 def compare(
-    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    project: ProjectArg,
     scenarios: list[Path] = typer.Argument(..., help="One or more scenario files (YAML)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
-    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
-    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
-    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
-    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
+    shp_encoding: EncodingOpt = "utf-8",
+    out_crs: OutCrsOpt = "wgs84",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline and each scenario on the same network, with their differences."""
     from healthreach.workflow import compare_project
@@ -141,14 +152,14 @@ def compare(
 
 @app.command()
 def optimize(
-    project: Path = typer.Argument(..., help="Project file (YAML)."),
+    project: ProjectArg,
     problem: str = typer.Option(..., "--problem", help="mclp (maximal covering), lscp (set covering) or pmedian."),
     kind: str = typer.Option(..., "--kind", help="Kind the chosen sites become, e.g. subcentre or ems_station."),
     k: Optional[int] = typer.Option(None, "--k", help="Number of sites (mclp, pmedian)."),
     band: float = typer.Option(30.0, "--band", help="Coverage band in minutes (mclp, lscp)."),
     candidates: str = typer.Option("existing:township_hc", "--candidates",
                                    help="existing:KIND | villages | grid:METRES | FILE"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default maps/<project name>/)."),
+    out: OutOpt = None,
     time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit in seconds."),
     min_from_seat: float = typer.Option(0.0, "--min-from-seat",
                                         help="Only candidates at least this many minutes' drive from a county "
@@ -156,10 +167,10 @@ def optimize(
     demand: str = typer.Option("population", "--demand",
                                help="Who counts: population, or radiated:MIN (residents more than MIN minutes "
                                     "from any hospital; SUBCENTRE-CRITERIA as weights)."),
-    lang: str = typer.Option("zh", "--lang", help="Map language: zh or en."),
-    basemap: str = typer.Option("none", "--basemap", help=BASEMAP_HELP),
-    shp_encoding: str = typer.Option("utf-8", "--shp-encoding", help="Shapefile code page: utf-8 or gbk."),
-    out_crs: str = typer.Option("wgs84", "--out-crs", help=OUT_CRS_HELP),
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
+    shp_encoding: EncodingOpt = "utf-8",
+    out_crs: OutCrsOpt = "wgs84",
 ) -> None:
     """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
     from healthreach.workflow import optimize_project
@@ -174,8 +185,8 @@ def optimize(
 
 @app.command()
 def validate(
-    project: Path = typer.Argument(..., help="Project file (YAML)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv (default maps/<project name>/)."),
+    project: ProjectArg,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for validation.csv (default maps/<project name>/).")] = None,
 ) -> None:
     """Check a project's inputs only; exit 1 when there are errors (warnings do not fail)."""
     from healthreach.workflow import validate_inputs
