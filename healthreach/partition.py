@@ -337,7 +337,7 @@ def run_parts(
                                dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        capacity = 2 * max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
+        capacity = 2 * max(1, len(client.scheduler_info().get("workers", {})), workers or 1)
         queue = as_completed()
         pending: dict[str, PartInput] = {}
         total = 0
@@ -372,7 +372,10 @@ def run_parts(
                     f"{status.seconds:.1f} s)")
                 (parts_dir / f"{part.key}.input.pkl").unlink(missing_ok=True)
             else:
-                error = future.exception()
+                try:
+                    error = future.exception()
+                except Exception as exc:  # a cancelled future (scheduler lost) has no exception to fetch
+                    error = exc
                 report.failed[part.county] = f"{type(error).__name__}: {error}"
                 say(f"county {part.county} FAILED after {retries} retries: {error}")
                 log.error("county %s failed: %s", part.county, error)

@@ -23,8 +23,18 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage import service_areas
-from healthreach.coverage.analysis import SUMMARY_TIERS, _jsonable, _township_names, _versions, summarise
-from healthreach.coverage.referral import EMS_COLUMNS, THC_KINDS, ems_three_tier_standards
+from healthreach.coverage.analysis import (
+    SUMMARY_TIERS,
+    _jsonable,
+    _township_names,
+    _versions,
+    summarise,
+)
+from healthreach.coverage.referral import (
+    EMS_COLUMNS,
+    THC_KINDS,
+    ems_three_tier_standards,
+)
 from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.rules import Settings
@@ -227,7 +237,7 @@ def _partition_record(report: PartitionReport, parts: list[PartResult], villages
         "counties": len(parts), "buffer_m": round(report.buffer_m, 1), "exact_reach_s": round(report.reach_s, 1),
         "resumed": list(report.resumed), "wall_s": wall_s,
         "parts": [{"county": p.county, "seconds": p.seconds, "peak_rss_mb": p.peak_rss_mb,
-                   "villages": int(len(p.village_pos))} for p in parts],
+                   "villages": len(p.village_pos)} for p in parts],
         "unverified_villages": int(unverified.sum()),
         "unverified_vids": villages["vid"].astype(str).to_numpy()[unverified][:100].tolist(),
         "per_county_tables": [n for n in PER_COUNTY_TABLES],

@@ -1,6 +1,7 @@
 """Partitioned runs on a local Dask cluster equal a single run on a small three-county province."""
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import sys
@@ -18,7 +19,13 @@ from healthreach.coverage.analysis import analyze
 from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import settings_from_parameters
 from healthreach.layers.project import load_project
-from healthreach.partition import PartInput, PartResult, analyze_partitioned, county_parts, run_part
+from healthreach.partition import (
+    PartInput,
+    PartResult,
+    analyze_partitioned,
+    county_parts,
+    run_part,
+)
 
 # Runners below are sent to worker processes: pickle them by value, not as an import of this file.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -43,11 +50,11 @@ def _write_province(folder: Path) -> Path:
     lines, classes = [], []
     xs, ys = np.arange(0, 45.01, 1.5), np.arange(0, 15.01, 1.5)
     for y in ys:
-        for a, b in zip(xs[:-1], xs[1:]):
+        for a, b in itertools.pairwise(xs):
             lines.append(shapely.LineString([_pt(a, y), _pt(b, y)]))
             classes.append("primary" if y == 7.5 else "tertiary")
     for x in xs:
-        for a, b in zip(ys[:-1], ys[1:]):
+        for a, b in itertools.pairwise(ys):
             lines.append(shapely.LineString([_pt(x, a), _pt(x, b)]))
             classes.append("tertiary")
     gpd.GeoDataFrame({"highway": classes}, geometry=lines, crs="EPSG:4326").to_file(folder / "roads.geojson")
