@@ -334,6 +334,52 @@ BAD_CASES: dict[str, list[str]] = {
     "bad_roads": [
         "../good/boundaries.geojson, field 'speed_kmh': column '限速' (mapped to 'speed_kmh') is not in the file — "
         "the file has columns: name, level"],
+    "negative_staff": [
+        "negative_staff.csv, row 1 (id F1), field 'doctors': '1.5' is not a whole number — expected a whole number >= 0",
+        "negative_staff.csv, row 1 (id F1), field 'nurses': '-3' is negative — expected a whole number >= 0",
+        "negative_staff.csv, row 1 (id F1), field 'ambulances': '两辆' is not a number — expected a whole number >= 0"],
+    "duplicate_fid": [
+        "duplicate_fid.csv, row 2 (id F1), field 'fid': id 'F1' is a duplicate of row 1 — expected every fid to be "
+        "unique"],
+    "bad_band": [
+        "bad_band.csv, row 1 (id F1), field 'band_min': bad band 'abc' — expected minutes > 0, several separated by "
+        "';' (e.g. 15;30)",
+        "bad_band.csv, row 2 (id F2), field 'band_min': bad band '15;0' — expected minutes > 0, several separated by "
+        "';' (e.g. 15;30)",
+        "bad_band.csv, row 1 (id F1), field 'radius_m': bad value '-5' — expected one number > 0"],
+    "bad_elderly": [
+        "bad_elderly.csv, row 1 (id V1), field 'elderly': '许多' is not a number — expected a whole number >= 0",
+        "bad_elderly.csv, row 1 (id V1), field 'children': '-1' is negative — expected a whole number >= 0"],
+    "unknown_crs": [
+        "unknown_crs.yml, field 'crs': CRS 'EPSG:999999' is not understood (expected an EPSG code such as EPSG:4546, "
+        "or one of wgs84, cgcs2000, gcj02, bd09) — expected a projected CRS such as EPSG:4546"],
+    "boundaries_table": [
+        "boundaries_table.csv: a .csv table cannot hold boundaries polygons — expected a GeoPackage, Shapefile or "
+        "GeoJSON polygon layer"],
+    "missing_roads": [
+        f"no_such_roads.osm.pbf, field 'layers.roads.path': file not found: {(BAD / 'no_such_roads.osm.pbf').resolve()}"
+        " — expected a path relative to the project file"],
+    "roads_type": [
+        "../good/villages_canonical.csv: road file type '.csv' is not supported — expected .osm, .osm.bz2, .osm.pbf, "
+        "or a line layer (.shp, .gpkg, .geojson)"],
+    "values_unknown_column": [
+        "values_unknown_column.yml, field 'layers.villages.values': values for unknown column '性别' — columns of "
+        "villages: vid, name, population, township, setting, elderly, children"],
+    "unknown_mapped_column": [
+        "unknown_mapped_column.yml, field 'layers.villages.columns': unknown column 'pop' — columns of villages: vid, "
+        "name, population, township, setting, elderly, children"],
+    "not_utf8": ["not_utf8.yml: not UTF-8 text (invalid start byte at byte 6) — save the project file as UTF-8"],
+    "xlsx_no_latitude": [
+        "xlsx_no_latitude.xlsx, field 'y': no y coordinate column found — name it with y: (looked for lat, latitude, "
+        "y, 纬度; the file has columns: 编号, 名称, 类型, 经度, 纬度(GCJ))"],
+    # A GBK shapefile whose .cpg says UTF-8: the .cpg is believed, so the text cannot be decoded.
+    "gbk_cpg_utf8": [
+        "gbk_cpg_utf8.shp, field 'encoding': text does not decode as UTF-8, the encoding its .cpg file names — "
+        "the .cpg is probably wrong; state the real encoding under encoding: (e.g. gbk for files from ArcGIS on "
+        "Chinese Windows)"],
+    "invalid_village_polygon": [
+        "invalid_village_polygon.geojson, row 1 (id V1), field 'geometry': geometry is invalid "
+        "(Self-intersection[111.61 39.41]) — expected a point or polygon (repair it, e.g. QGIS Fix geometries)"],
 }
 
 
@@ -381,3 +427,36 @@ def test_basemap_key_is_allowed_and_band_overrides_are_checked(tmp_path: Path) -
     facilities["band_min"] = ["10;20"] + [""] * (len(facilities) - 1)
     facilities.to_file(tmp_path / "facilities.geojson", driver="GeoJSON")
     assert load_project(tmp_path / "project.yml").facilities["band_min"].iat[0] == "10;20"
+
+
+def test_corpus_holds_at_least_25_broken_inputs_of_small_files() -> None:
+    assert len(BAD_CASES) >= 25
+    assert all(p.stat().st_size < 10_000 for p in BAD.iterdir())
+    # The binary files really are what their case says: GBK text behind a .cpg claiming UTF-8.
+    assert (BAD / "gbk_cpg_utf8.cpg").read_text(encoding="ascii").strip() == "UTF-8"
+    assert "老营村".encode("gbk") in (BAD / "gbk_cpg_utf8.dbf").read_bytes()
+    assert "老营村".encode() not in (BAD / "gbk_cpg_utf8.dbf").read_bytes()
+    assert gpd.read_file(BAD / "gbk_cpg_utf8.shp", encoding="gbk")["name"].tolist() == ["老营村", "水泉村"]
+    assert next(openpyxl.load_workbook(BAD / "xlsx_no_latitude.xlsx").active.values)[3:] == ("经度", "纬度(GCJ)")
+    assert not shapely.is_valid(gpd.read_file(BAD / "invalid_village_polygon.geojson").geometry.iloc[0])
+
+
+@pytest.mark.parametrize("case", ["not_utf8", "gbk_cpg_utf8", "xlsx_no_latitude", "invalid_village_polygon",
+                                  "missing_roads"])
+def test_validate_command_exits_1_without_traceback(case: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    before = digest(BAD)
+    done = subprocess.run([sys.executable, "-m", "healthreach.cli", "validate", str(BAD / f"{case}.yml"),
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "COLUMNS": "400"}, cwd=tmp_path)
+    output = done.stdout + done.stderr  # the CLI reports on stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and "Error:" not in output
+    problem = BAD_CASES[case][0].split(": ", 1)[1].split(" — ")[0]
+    assert problem in output
+    report = pd.read_csv(tmp_path / "validation.csv")
+    assert report["severity"].eq("error").sum() == len(BAD_CASES[case])
+    assert digest(BAD) == before

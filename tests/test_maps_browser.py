@@ -216,3 +216,28 @@ def test_amap_display_moves_villages_300_to_700_m(open_map) -> None:
         metres = 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
         assert 300 < metres < 700, (name, metres)
     assert plain.external == [] and shifted.external == []
+
+
+def test_service_overlay_toggles_and_popup_gives_the_service_minutes(open_map) -> None:
+    from test_maps_html import service_result
+
+    result = service_result()
+    opened = open_map(coverage_map_html(result))
+    page = opened.page
+    overlay = f"{labels.text('service', 'zh')}：{labels.SERVICE_NAMES['stroke']['zh']}"
+    assert overlay in _layer_names(page)
+    assert page.locator("path.hr-service-stroke").count() == 0  # hidden by default
+    page.locator(".leaflet-control-layers").hover()
+    page.locator("label", has_text=overlay).locator("input").check()
+    offering = result.facilities["services"].str.split(";").map(lambda s: "stroke" in s).sum()
+    assert page.locator("path.hr-service-stroke").count() == offering == 1
+    assert page.locator("path.hr-service-trauma").count() == 0
+    page.mouse.move(600, 400)  # let the layer control collapse before clicking on the map
+    villages = result.villages.set_index("vid")
+    for vid in ("V02", "V04"):
+        _popup_after_click(page, f"path.hr-village.hr-v-{vid}")
+        shown = page.locator(".leaflet-popup-content tr.hr-svc[data-service='stroke'] td.hr-min").inner_text()
+        seconds = villages.loc[vid, "stroke_time_s"]
+        assert shown == ("—" if np.isnan(seconds) else f"{seconds / 60:.1f}"), vid
+    _screenshot(page, "coverage_map_services.png")
+    assert opened.external == [] and opened.errors == [] and opened.dialogs == []

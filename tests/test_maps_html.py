@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 from healthreach._errors import InputError, UsageError
+from healthreach.coverage.result import AnalysisResult
 from healthreach.maps import labels
 from healthreach.layers.crs import wgs84_to_gcj02
 from healthreach.maps.basemaps import for_display, tianditu_key
@@ -282,3 +283,96 @@ def test_facility_popup_lists_failed_facility_rules() -> None:
                           "value": 15, "target": 20, "unit": "beds", "passed": False, "source": "s", "note": ""}])
     page = coverage_map_html(dataclasses.replace(result, standards=pd.concat([result.standards, rule])))
     assert page.count("THC-BEDS") >= 1 and "THC-BEDS" not in coverage_map_html(result)
+
+
+# Services on the small result, worked out by hand. F-HOSP offers chest pain, stroke and the regional
+# centre designation (its name is made malicious), F-THC1 a TCM hall. Times to F-HOSP by ambulance:
+# V01 12 min, V02 33 min, V03 45.5 min, V04 unreachable, V05 75 min; so within the 60-minute golden
+# hour: V01 + V02 + V03 = 1234 + 856 + 321 = 2411 of 4571 persons.
+HOSPITAL_SERVICE_S = {"V01": 720.0, "V02": 1980.0, "V03": 2730.0, "V04": math.nan, "V05": 4500.0}
+GOLDEN_SHARE = round(2411 / 4571, 4)
+
+
+def service_result(*, golden_min: float | None = None) -> AnalysisResult:
+    """The small result with services on two facilities, their village columns and a `services` table."""
+    result = small_result()
+    facilities = result.facilities.copy()
+    facilities["services"] = ["chest_pain;stroke;regional_centre", "tcm_hall", "", "", ""]
+    facilities.loc[facilities["fid"] == "F-HOSP", "name"] = MALICIOUS
+    villages = result.villages.copy()
+    seconds = villages["vid"].map(HOSPITAL_SERVICE_S).to_numpy(dtype=float)
+    for service in ("chest_pain", "stroke", "regional_centre"):
+        villages[f"{service}_fid"] = np.where(np.isfinite(seconds), "F-HOSP", None)
+        villages[f"{service}_time_s"] = seconds
+        villages[f"{service}_dist_m"] = seconds * 15.0
+    villages["tcm_hall_fid"] = villages["township_fid"]
+    villages["tcm_hall_time_s"] = villages["township_time_s"]
+    villages["tcm_hall_dist_m"] = villages["township_dist_m"]
+    rows = [{"scope": "county", "name": "偏关县", "group": "all", "service": s, "population": 4571,
+             "golden_hour_share": GOLDEN_SHARE} for s in ("chest_pain", "stroke")]
+    rows += [{"scope": "county", "name": "偏关县", "group": "elderly", "service": "stroke", "population": 500,
+              "golden_hour_share": 0.9},
+             {"scope": "township", "name": "老营镇", "group": "all", "service": "stroke", "population": 1705,
+              "golden_hour_share": 0.1},
+             {"scope": "county", "name": "偏关县", "group": "all", "service": "tcm_hall", "population": 4571,
+              "golden_hour_share": math.nan}]
+    summary = {**result.summary, "services": pd.DataFrame(rows)}
+    provenance = {} if golden_min is None else {"settings": {"rules": {"GOLDEN-HOUR": {"value": golden_min}}}}
+    return dataclasses.replace(result, facilities=facilities, villages=villages, summary=summary,
+                               provenance=provenance)
+
+
+def _overlays(page: str) -> dict[str, str]:
+    """Layer-control overlay name -> folium variable, read from the page's script."""
+    block = page[page.index("overlays :"):]
+    block = block[: block.index("}")]
+    return {json.loads(f'"{name}"'): var for name, var in re.findall(r'"((?:[^"\\]|\\.)*)" : (feature_group_\w+)', block)}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_service_overlays_hidden_escaped_and_only_for_services_present(lang: str) -> None:
+    page = coverage_map_html(service_result(), lang=lang)
+    overlays = _overlays(page)
+    sep = "：" if lang == "zh" else ": "
+    offered = {"chest_pain": 1, "stroke": 1, "regional_centre": 1, "tcm_hall": 1}
+    for service, facilities in offered.items():
+        name = labels.esc(f"{labels.text('service', lang)}{sep}{labels.SERVICE_NAMES[service][lang]}")
+        assert name in overlays, name
+        assert f"{overlays[name]}.addTo(" not in page  # hidden until the user ticks it
+        assert page.count(f"hr-service-{service}\"") == facilities
+    assert ("服务：卒中中心" if lang == "zh" else "Service: Stroke centre") in overlays
+    assert sum(n.startswith(labels.text("service", lang) + sep) for n in overlays) == len(offered)
+    assert "hr-service-trauma" not in page  # no facility offers it
+    assert MALICIOUS not in page and "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in page
+    assert coverage_map_html(small_result(), lang=lang).count("hr-service-") == 0
+
+
+def test_village_popup_lists_services_present_in_order() -> None:
+    from healthreach.maps.coverage_map import village_popup, village_tiers
+
+    villages = service_result().villages.set_index("vid", drop=False)
+    tiers = village_tiers(villages)
+    assert tiers == ["hospital", "township"]
+    popup = village_popup(villages.loc["V02"], tiers, "zh")
+    found = re.findall(r"data-service='(\w+)'><td>([^<]+)</td><td>([^<]+)</td><td class='hr-min'>([^<]+)</td>", popup)
+    assert found == [("chest_pain", "胸痛中心", "F-HOSP", "33.0"), ("stroke", "卒中中心", "F-HOSP", "33.0"),
+                     ("tcm_hall", "中医馆", "F-THC2", "25.0"), ("regional_centre", "市级区域医疗中心", "F-HOSP", "33.0")]
+    unreachable = village_popup(villages.loc["V04"], tiers, "en")
+    assert re.findall(r"data-service='stroke'><td>Stroke centre</td><td>(.)</td><td class='hr-min'>(.)</td>",
+                      unreachable) == [("—", "—")]
+    assert "hr-svc" not in village_popup(small_result().villages.iloc[0], tiers, "zh")
+
+
+def test_golden_hour_line_from_the_county_services_table() -> None:
+    result = service_result()
+    page = coverage_map_html(result)
+    shown = dict(re.findall(r"class='hr-golden' data-service='(\w+)' data-share='([\d.]+)'", page))
+    assert shown == {"chest_pain": f"{GOLDEN_SHARE:.4f}", "stroke": f"{GOLDEN_SHARE:.4f}"}
+    # Independent check from the village table: persons within 60 minutes of a stroke centre.
+    villages = result.villages
+    within = villages["stroke_time_s"].to_numpy(dtype=float) <= 3600
+    assert float(shown["stroke"]) == pytest.approx(villages["population"][within].sum() / villages["population"].sum(),
+                                                   abs=5e-5)
+    assert f"卒中中心 {GOLDEN_SHARE:.1%}" in page and "救护车60分钟内" in page
+    assert "救护车90分钟内" in coverage_map_html(service_result(golden_min=90))
+    assert "hr-golden" not in coverage_map_html(small_result())

@@ -222,8 +222,17 @@ def _read_vector(spec: LayerSpec, problems: Problems) -> gpd.GeoDataFrame | None
         if len(encodings) > 1:
             logger.info("%s: no .cpg file; text decoded as %s", spec.label, encoding)
         return frame
-    problems.error(spec.label, "text is neither UTF-8 nor GB18030/GBK", field="encoding",
-                   suggestion="state the encoding under encoding: or add a .cpg file")
+    if spec.encoding is None and _has_cpg(spec.path):
+        cpg = spec.path.with_suffix(".cpg").read_text(encoding="ascii", errors="replace").strip()
+        problems.error(spec.label, f"text does not decode as {cpg}, the encoding its .cpg file names",
+                       field="encoding", suggestion="the .cpg is probably wrong; state the real encoding under "
+                       "encoding: (e.g. gbk for files from ArcGIS on Chinese Windows)")
+    elif spec.encoding is None:
+        problems.error(spec.label, "text is neither UTF-8 nor GB18030/GBK", field="encoding",
+                       suggestion="state the encoding under encoding: or add a .cpg file")
+    else:
+        problems.error(spec.label, f"text does not decode as {spec.encoding}", field="encoding",
+                       suggestion="check the encoding: given for this layer")
     return None
 
 

@@ -13,8 +13,14 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.result import AnalysisResult
+from healthreach.coverage.rules import RULES
+from healthreach.coverage.services import (
+    EMERGENCY_CENTRES,
+    facility_services,
+    services_present,
+)
 from healthreach.layers.crs import wgs84_to_gcj02
-from healthreach.layers.kinds import TIERS, tier_members
+from healthreach.layers.kinds import SERVICES, TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.labels import esc, text
@@ -52,6 +58,11 @@ TIER_COLOURS: dict[str, str] = {
     "village": "#8c510a",
     "ems": "#e31a1c",
 }
+# One colour per service (qualitative palette), for the service filter overlays.
+SERVICE_COLOURS: dict[str, str] = dict(zip(SERVICES, (
+    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+    "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+)))
 BAND_COLOURS: dict[int, str] = {15: "#08519c", 30: "#3182bd", 45: "#6baed6", 60: "#bdd7e7"}
 # Catchment tiers drawn under a name of their own rather than "catchment: <tier>".
 CATCHMENT_LAYER_KEYS: dict[str, str] = {"ems": "ems_radius", "community": "walk_15min"}
@@ -102,9 +113,14 @@ def time_class_labels(lang: str) -> list[tuple[str, str]]:
 
 
 def village_tiers(villages: pd.DataFrame) -> list[str]:
-    """Tiers (and service tiers) with a `T_time_s` column, analysis tiers first."""
+    """Tiers with a `T_time_s` column, analysis tiers first; services are left to `village_services`."""
     present = [c[: -len("_time_s")] for c in villages.columns if c.endswith("_time_s")]
-    return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS)
+    return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS and t not in SERVICES)
+
+
+def village_services(columns: pd.Index) -> list[str]:
+    """Services with a `<service>_time_s` column among `columns`, in the order of SERVICES."""
+    return [s for s in SERVICES if f"{s}_time_s" in columns]
 
 
 def layer_name(key: str, tier: str, lang: str) -> str:
@@ -118,7 +134,8 @@ def _row_table(rows: list[tuple[str, str]]) -> str:
 
 
 def village_popup(row: pd.Series, tiers: list[str], lang: str, *, extra: str = "") -> str:
-    """Popup HTML for one village: name, population, township, per-tier access, note."""
+    """Popup HTML for one village: name, population, township, access per tier and per service present
+    (nearest facility, minutes, km; '—' where unreachable), note."""
     rows = [
         (text("population", lang), esc(count_text(row.get("population")))),
         (text("township", lang), esc(_or_dash(row.get("township")))),
@@ -128,12 +145,21 @@ def village_popup(row: pd.Series, tiers: list[str], lang: str, *, extra: str = "
         f"<td>{minutes_text(row.get(f'{t}_time_s'))}</td><td>{km_text(row.get(f'{t}_dist_m'))}</td></tr>"
         for t in tiers
     )
-    head = (f"<tr><th>{text('tier', lang)}</th><th>{text('nearest', lang)}</th>"
-            f"<th>{text('minutes', lang)}</th><th>{text('km', lang)}</th></tr>")
+    columns = f"<th>{text('nearest', lang)}</th><th>{text('minutes', lang)}</th><th>{text('km', lang)}</th></tr>"
+    head = f"<tr><th>{text('tier', lang)}</th>{columns}"
+    services = village_services(row.index)
+    service_rows = "".join(
+        f"<tr class='hr-svc' data-service='{s}'><td>{esc(labels.tier_name(s, lang))}</td>"
+        f"<td>{esc(_or_dash(row.get(f'{s}_fid')))}</td><td class='hr-min'>{minutes_text(row.get(f'{s}_time_s'))}</td>"
+        f"<td>{km_text(row.get(f'{s}_dist_m'))}</td></tr>"
+        for s in services
+    )
+    service_table = (f"<table class='hr-services'><tr><th>{text('service', lang)}</th>{columns}{service_rows}</table>"
+                     if services else "")
     note = row.get("note")
     note_html = "" if _missing(note) or not str(note) else f"<p>{text('note', lang)}: {esc(note)}</p>"
     return (f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('vid', ''))}</small>"
-            f"{_row_table(rows)}<table>{head}{access}</table>{note_html}{extra}")
+            f"{_row_table(rows)}<table>{head}{access}</table>{service_table}{note_html}{extra}")
 
 
 def _or_dash(value: object) -> object:
@@ -147,11 +173,16 @@ def village_radius(population: object) -> float:
 
 
 def facility_popup(row: pd.Series, lang: str, *, extra: str = "") -> str:
-    """Popup HTML for one facility: name, kind, beds, doctors, nurses, ambulances, then `extra` HTML."""
+    """Popup HTML for one facility: name, kind, beds, doctors, nurses, ambulances, township, services
+    offered, then `extra` HTML."""
     rows = [(text("kind", lang), esc(labels.kind_name(row.get("kind"), lang)))]
     rows += [(text(col, lang), esc(count_text(row.get(col)))) for col in ("beds", "doctors", "nurses", "ambulances")]
     if not _missing(row.get("township")):
         rows.append((text("township", lang), esc(row.get("township"))))
+    cell = row.get("services")
+    offered = [] if _missing(cell) else [s for s in SERVICES if s in str(cell).split(";")]
+    if offered:
+        rows.append((text("services", lang), esc("、".join(labels.tier_name(s, lang) for s in offered))))
     return f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('fid', ''))}</small>{_row_table(rows)}{extra}"
 
 
@@ -206,6 +237,25 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str, *,
                                                  marker, group))
         group.add_to(m)
     return present, list(entries.values())
+
+
+def add_service_layers(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> list[str]:
+    """One overlay per service offered, hidden by default ('服务：卒中中心'), drawing the facilities that
+    offer it as rings in the service's colour. Returns the services drawn, in the order of SERVICES."""
+    if not len(facilities) or "services" not in facilities.columns:
+        return []
+    frame = display_frame(facilities, "facilities")
+    offered = facility_services(frame)
+    present = list(services_present(frame))
+    for service in present:
+        group = folium.FeatureGroup(name=layer_name("service", service, lang), show=False)
+        for i in np.flatnonzero([service in s for s in offered]):
+            # A ring larger than any tier dot, so the facility's own tier colour stays visible inside.
+            facility_marker(frame.iloc[i], SERVICE_COLOURS[service], lang, radius=13.0,
+                            color=SERVICE_COLOURS[service], weight=3.0, fill=False, fill_color=None,
+                            extra_class=f"hr-service hr-service-{service}").add_to(group)
+        group.add_to(m)
+    return present
 
 
 def band_colour(band_min: float) -> str:
@@ -445,6 +495,41 @@ def curve_svg(curves: list[tuple[str, np.ndarray, np.ndarray, str, str]], lang: 
     return "".join(parts)
 
 
+def golden_hour_minutes(result: AnalysisResult) -> float:
+    """The GOLDEN-HOUR rule's minutes the analysis used (its recorded settings), else the default."""
+    rules = result.provenance.get("settings", {}).get("rules", {}) if result.provenance else {}
+    value = rules.get("GOLDEN-HOUR", {}).get("value") if isinstance(rules, dict) else None
+    return float(value if value is not None else RULES["GOLDEN-HOUR"].value)
+
+
+def golden_hour_html(result: AnalysisResult, lang: str) -> str:
+    """Line giving, per emergency centre present, the county share of residents (group 'all') within the
+    golden hour by ambulance, from `summary['services']`; '' when the table has none.
+
+    Several county rows are pooled, weighting each share by the county's residents (persons).
+    """
+    table = result.summary.get("services") if result.summary else None
+    if table is None or not len(table) or "golden_hour_share" not in table.columns:
+        return ""
+    require_columns(table, ["scope", "group", "service", "population", "golden_hour_share"], "services")
+    rows = table[(table["scope"] == "county") & (table["group"] == "all")]
+    items = []
+    for service in EMERGENCY_CENTRES:
+        part = rows[rows["service"] == service]
+        share = pd.to_numeric(part["golden_hour_share"], errors="coerce").to_numpy(dtype=float)
+        pop = pd.to_numeric(part["population"], errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(share) & np.isfinite(pop) & (pop > 0)
+        if not ok.any():
+            continue
+        value = float((share[ok] * pop[ok]).sum() / pop[ok].sum())
+        items.append(f"<span class='hr-golden' data-service='{service}' data-share='{value:.4f}'>"
+                     f"{esc(labels.tier_name(service, lang))} {value:.1%}</span>")
+    if not items:
+        return ""
+    heading = esc(text("golden_hour", lang).format(minutes=golden_hour_minutes(result)))
+    return f"<p class='hr-golden-hour'>{heading}<br>{' · '.join(items)}</p>"
+
+
 def summary_panel_html(result: AnalysisResult, lang: str) -> str:
     """Collapsible panel: county residents within each band per tier (from `summary['county']`),
     and the coverage curve of each tier. Empty string when there is nothing to show."""
@@ -472,6 +557,7 @@ def summary_panel_html(result: AnalysisResult, lang: str) -> str:
             f"<p>{text('population', lang)}: <b class='hr-total'>{int(row['population']):,}</b></p>")
         body = (f"{total}<p>{text('summary_covered', lang)}</p>"
                 f"<table><tr><th>{text('tier', lang)}</th>{head}</tr>{''.join(lines)}</table>")
+    body += golden_hour_html(result, lang)
     tiers = curve_tiers(result.villages) if len(result.villages) else []
     if tiers:
         curves = [(labels.tier_name(t, lang), CURVE_MINUTES, coverage_curve(result.villages, t),
@@ -490,8 +576,10 @@ def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | 
     Layers: offline basemap (roads by class, boundaries, village names), facilities per tier,
     catchment bands per tier (emergency radii and 15-minute circles under their own names),
     villages coloured by drive time to the township tier (minutes), unreachable villages and
-    villages failing village-scope standards. A search box finds villages and facilities by name;
-    a summary panel gives residents (persons) within each band and the coverage curves.
+    villages failing village-scope standards, and one hidden overlay per service offered (the
+    facilities offering it; village popups give each service's nearest facility and minutes). A search box finds villages and facilities by name;
+    a summary panel gives residents (persons) within each band, the golden-hour share of each
+    emergency centre (from `summary['services']`) and the coverage curves.
     `basemap` ('none', 'osm', 'tianditu' with `basemap_key`, 'amap') lists a tile layer that stays
     off until the user turns it on; with 'amap' every layer is drawn in GCJ-02 to match its tiles.
     `result` is not modified.
@@ -504,6 +592,7 @@ def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | 
     add_basemap(m, shown, lang)
     add_catchments(m, shown.catchments, lang)
     tiers, facility_entries = add_facilities(m, shown.facilities, lang, standards=shown.standards)
+    add_service_layers(m, shown.facilities, lang)
     village_entries = add_villages(m, shown, lang)
     add_network_qa(m, result.summary.get("network_qa"), lang, gcj02=basemap == "amap")
     folium.LayerControl(collapsed=True).add_to(m)

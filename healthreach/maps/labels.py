@@ -70,6 +70,10 @@ _TEXT: dict[str, dict[str, str]] = {
     "crs_note": {"zh": "坐标系", "en": "Coordinate system"},
     "synthetic": {"zh": "合成示例数据，非真实县域", "en": "synthetic sample data, not a real county"},
     "roads": {"zh": "道路", "en": "Roads"},
+    "service": {"zh": "服务", "en": "Service"},
+    "services": {"zh": "提供服务", "en": "Services"},
+    "golden_hour": {"zh": "黄金时间（救护车{minutes:g}分钟内）人口占比：",
+                    "en": "Golden hour: residents within {minutes:g} min by ambulance:"},
 }
 
 KIND_NAMES_EN: dict[str, str] = {
@@ -98,6 +102,7 @@ SERVICE_NAMES: dict[str, dict[str, str]] = {
     "tcm_hall": {"zh": "中医馆", "en": "TCM hall"},
     "rehab_dept": {"zh": "康复医学科", "en": "Rehabilitation dept."},
     "geriatrics_dept": {"zh": "老年医学科", "en": "Geriatrics dept."},
+    "regional_centre": {"zh": "市级区域医疗中心", "en": "Regional medical centre"},
 }
 
 
