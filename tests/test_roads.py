@@ -307,3 +307,24 @@ def test_line_layer_errors_name_file_row_and_field(tmp_path):
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="broken.geojson: cannot be read as a line layer"):
         read_roads(broken)
+
+
+def test_real_shanxi_county_converted_from_gcj02_clips_the_roads():
+    """五寨县 (140928) from the Amap boundaries, converted to WGS84, clips the sample's roads."""
+    from healthreach.layers.crs import to_wgs84
+    from healthreach.workflow import SAMPLE_DIR
+
+    counties = gpd.read_file("/work/shared/data/real/shanxi_counties_amap_gcj02.geojson")
+    county = to_wgs84(counties[counties["adcode"].astype(str) == "140928"], "gcj02").geometry.iloc[0]
+    roads = SAMPLE_DIR / "roads.osm"
+    whole = read_roads(roads)
+    clipped = load_roads(roads, clip=county, buffer_m=0)
+    kept = clipped.edges
+    assert 0 < len(kept) < len(whole) and clipped.counts["ways_outside"] > 0
+    # Kept ways have a node in the county; ways with no node in it are gone, whole ways kept.
+    inside = shapely.contains_xy(county, *shapely.get_coordinates(kept.geometry.to_numpy()).T)
+    assert inside.any()
+    ids = set(kept["u"]) | set(kept["v"])
+    dropped = whole[~whole["u"].isin(ids) & ~whole["v"].isin(ids)]
+    coords = shapely.get_coordinates(dropped.geometry.to_numpy())
+    assert not shapely.contains_xy(county, coords[:, 0], coords[:, 1]).any()
