@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from healthreach._errors import InputError, UsageError
+from healthreach.coverage.analysis import analyze
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import settings_from_parameters
@@ -68,6 +69,34 @@ def _provenance(result: AnalysisResult, inputs: dict[str, Path], hashes: dict[st
     return record
 
 
+def compare(project: Project, scenarios: Sequence[Any], *, edges: Any = None, settings: Any = None,
+            progress: Progress | None = None, run: Callable[..., AnalysisResult] | None = None,
+            ) -> tuple[AnalysisResult, list[ScenarioOutcome]]:
+    """Baseline and each loaded scenario on the same network, with their comparison tables.
+
+    `edges` defaults to the project's roads, `settings` to its parameters; `run(project, edges,
+    settings, label)` defaults to one in-process analysis (the partitioned runner takes its place).
+    """
+    say = progress or _quiet
+    settings = settings or settings_from_parameters(project.parameters, source=str(project.path))
+    edges = edges if edges is not None else read_project_roads(project, progress=say)
+    run = run or (lambda p, e, s, _label: analyze(p, edges=e, settings=s, progress=say))
+    baseline = run(project, edges, settings, "baseline")
+    outcomes = []
+    for scenario in scenarios:
+        say(f"scenario {scenario.name}")
+        result = run(apply_to_project(project, scenario), apply_to_roads(edges, scenario), settings,
+                     f"scenario_{scenario.name}")
+        outcomes.append(ScenarioOutcome(
+            name=scenario.name, title=scenario.title, result=result,
+            table=compare_tables(baseline.villages, result.villages, scenario_name=scenario.name,
+                                 bands_min=settings.bands_min, county_name=project.name),
+            deltas=village_deltas(baseline.villages, result.villages),
+            standards_changes=standards_changes(baseline.standards, result.standards),
+        ))
+    return baseline, outcomes
+
+
 def run_project(project_path: str | Path, *, out: Path | None = None, lang: str = "zh",
                 progress: Progress | None = None, options: OutputOptions | None = None,
                 workers: int | None = None, scheduler: str | None = None) -> Path:
@@ -105,19 +134,7 @@ def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Pat
     edges = read_project_roads(project, progress=say)
     read_s = round(time.perf_counter() - clock, 3)
     run = analysis_runner(workers=workers, scheduler=scheduler, parts_root=out / "parts", progress=say)
-    baseline = run(project, edges, settings, "baseline")
-    outcomes = []
-    for scenario in scenarios:
-        say(f"scenario {scenario.name}")
-        scenario_result = run(apply_to_project(project, scenario), apply_to_roads(edges, scenario), settings,
-                              f"scenario_{scenario.name}")
-        outcomes.append(ScenarioOutcome(
-            name=scenario.name, title=scenario.title, result=scenario_result,
-            table=compare_tables(baseline.villages, scenario_result.villages, scenario_name=scenario.name,
-                                 bands_min=settings.bands_min, county_name=project.name),
-            deltas=village_deltas(baseline.villages, scenario_result.villages),
-            standards_changes=standards_changes(baseline.standards, scenario_result.standards),
-        ))
+    baseline, outcomes = compare(project, scenarios, edges=edges, settings=settings, progress=say, run=run)
     say(f"writing outputs to {out}")
     provenance = _provenance(baseline, inputs, hashes, started,
                              {"scenarios": [{"name": s.name, "title": s.title, "path": str(s.path)} for s in scenarios],

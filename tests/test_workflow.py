@@ -299,3 +299,18 @@ def test_removing_a_facility_never_shortens_a_time(project, tmp_path: Path):
         assert not (a.notna() & b.isna()).any(), tier  # nothing becomes reachable by closing a site
     assert (after["township_fid"] != "THC02").all()
     assert (after["township_time_s"] > before["township_time_s"] + 1).any()
+
+
+def test_python_api_matches_the_command_line(demo: Path, tmp_path: Path):
+    import healthreach as hr
+
+    project = hr.load_project(SAMPLE_DIR / "project.yml")
+    baseline, outcomes = hr.compare(project, [hr.load_scenario(SAMPLE_DIR / "scenarios" / "upgrade-remote-subcentre.yml")])
+    table = outcomes[0].table
+    written = pd.read_csv(demo / "compare.csv", encoding="utf-8-sig")
+    written = written[written["scenario"] == "upgrade-remote-subcentre"].reset_index(drop=True)
+    np.testing.assert_allclose(table["pop_after"].to_numpy(dtype=float), written["pop_after"].to_numpy(dtype=float))
+    out = hr.write_outputs(baseline, tmp_path / "api")
+    assert (out / "coverage_map.html").is_file() and (out / "villages.gpkg").is_file()
+    with pytest.raises(AttributeError):
+        hr.no_such_function  # noqa: B018
