@@ -181,6 +181,9 @@ def test_gpkg_keeps_full_chinese_column_names_and_other_layers(tmp_path: Path) -
     assert back["备注说明（不可达原因）"].isna().all()
     assert back["name"].tolist() == gdf["name"].tolist()[:3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["villages.gpkg"]
+    # A new run's first layer starts the file afresh: no layer of the earlier run lingers.
+    write_gpkg(gdf.iloc[:1], path, "villages", keep_other_layers=False)
+    assert list(pyogrio.list_layers(path)[:, 0]) == ["villages"]
 
 
 def test_xlsx_headers_formats_and_blanks(tmp_path: Path) -> None:

@@ -92,15 +92,16 @@ def _require_gdf(gdf: object, what: str) -> gpd.GeoDataFrame:
     return gdf
 
 
-def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> Path:
+def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, keep_other_layers: bool = True) -> Path:
     """Write `gdf` as layer `layer` of a GeoPackage, full column names and Chinese text kept.
 
-    Other layers already in the file are preserved; a layer of the same name is replaced.
+    Other layers already in the file are preserved (unless `keep_other_layers` is False: the file
+    then holds this layer alone); a layer of the same name is replaced.
     """
     path = Path(path)
     gdf = _require_gdf(gdf, f"{path} layer {layer!r}")
     with atomic_write(path) as temp:
-        if path.exists():
+        if keep_other_layers and path.exists():
             shutil.copyfile(path, temp)
         # GeoPackage reserves `fid` for its integer key; our text `fid` (facility id) must stay a
         # column, so the key gets another name.

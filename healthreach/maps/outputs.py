@@ -176,12 +176,13 @@ def write_outputs(
     runs += [(o.name, o.result.villages) for o in outcomes]
     write_coverage_curve_png(runs, out / "coverage_curve.png", lang=lang, title=result.project_name)
     links = village_links(result.villages, result.facilities)
-    write_gpkg(result.villages, out / "villages.gpkg", "villages")
+    # Each output GeoPackage starts afresh with its first layer, so no layer of an earlier run lingers.
+    write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False)
     write_gpkg(links, out / "villages.gpkg", "village_links")
-    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments")
+    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments", keep_other_layers=False)
     for name, layer in result.layers.items():
         write_gpkg(layer, out / "catchments.gpkg", name)
-    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities")
+    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False)
     for layer, name in ((result.villages, "villages"), (result.catchments, "catchments"), (links, "village_links")):
         write_shapefile(layer, out / "shp" / f"{name}.shp", encoding=shp_encoding, crs=out_crs)
     _write_styles(result, out, lang)
@@ -197,7 +198,7 @@ def write_outputs(
             write_csv(table, out / f"{name}.csv")
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
-        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages")
+        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False)
         write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, lang=lang,
                                      basemap=basemap, basemap_key=basemap_key),
                    out / f"scenario_{outcome.name}.html")
