@@ -18,9 +18,9 @@ from healthreach.coverage.traveltime import bounded_costs, nearest
 from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_MODE, TIERS, normalise_kind
 from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
 
-# The tier a new site of each kind is measured in (its most specific tier).
+# The tier a new site of each kind is measured in: the first tier listing it, its most specific
+# (a sub-centre is measured as a sub-centre, not as one more township centre).
 KIND_TIER = {kind: tier for tier, kinds in reversed(list(TIERS.items())) for kind in kinds}
-KIND_TIER["subcentre"] = "subcentre"
 
 
 @dataclass(frozen=True)
