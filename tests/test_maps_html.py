@@ -18,14 +18,9 @@ from healthreach.coverage.result import AnalysisResult
 from healthreach.maps import labels
 from healthreach.layers.crs import wgs84_to_gcj02
 from healthreach.maps.basemaps import for_display, tianditu_key
-from healthreach.maps.coverage_map import (
-    TIME_CLASSES,
-    UNREACHABLE_FILL,
-    coverage_curve,
-    coverage_map_html,
-    curve_tiers,
-    time_colour,
-)
+from healthreach.maps.coverage_map import coverage_map_html
+from healthreach.maps.summary_panel import coverage_curve, curve_tiers
+from healthreach.maps.style import TIME_CLASSES, UNREACHABLE_FILL, time_colour
 from healthreach.maps.offline import display_frame, inline_assets, vendor_text
 from healthreach.maps.scenario_map import facility_changes, minutes_saved, scenario_map_html
 from map_fixtures import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from healthreach.maps.coverage_map import TIME_CLASSES, UNREACHABLE_FILL, band_colour
+from healthreach.maps.style import TIME_CLASSES, UNREACHABLE_FILL, band_colour
 from healthreach.maps.qml import catchment_band_qml, graduated_qml, links_qml, village_time_qml
 
 

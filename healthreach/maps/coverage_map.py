@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Any
 
 import folium
@@ -13,9 +12,7 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.rules import RULES
 from healthreach.coverage.services import (
-    EMERGENCY_CENTRES,
     facility_services,
     services_present,
 )
@@ -24,6 +21,20 @@ from healthreach.layers.kinds import SERVICES, TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.labels import esc, text
+from healthreach.maps.style import (
+    DASH,
+    SERVICE_COLOURS,
+    TIER_COLOURS,
+    UNREACHABLE_FILL,
+    band_colour,
+    count_text,
+    is_missing,
+    km_text,
+    minutes_text,
+    time_class_labels,
+    time_colour,
+)
+from healthreach.maps.summary_panel import summary_panel_html
 from healthreach.maps.offline import (
     HtmlBox,
     HtmlPopup,
@@ -40,76 +51,10 @@ from healthreach.maps.offline import (
 
 log = logging.getLogger(__name__)
 
-DASH = "—"
-# Upper limits (minutes) of the travel-time classes and their colours (green = near, red = far).
-TIME_CLASSES: tuple[tuple[float, str], ...] = (
-    (15.0, "#1a9850"),
-    (30.0, "#91cf60"),
-    (45.0, "#fee08b"),
-    (60.0, "#fc8d59"),
-    (math.inf, "#d73027"),
-)
-UNREACHABLE_FILL = "#9e9e9e"
-TIER_COLOURS: dict[str, str] = {
-    "hospital": "#c51b7d",
-    "subcentre": "#762a83",
-    "township": "#2166ac",
-    "community": "#01665e",
-    "village": "#8c510a",
-    "ems": "#e31a1c",
-}
-# One colour per service (qualitative palette), for the service filter overlays.
-SERVICE_COLOURS: dict[str, str] = dict(zip(SERVICES, (
-    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
-    "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a",
-)))
-BAND_COLOURS: dict[int, str] = {15: "#08519c", 30: "#3182bd", 45: "#6baed6", 60: "#bdd7e7"}
 # Catchment tiers drawn under a name of their own rather than "catchment: <tier>".
 CATCHMENT_LAYER_KEYS: dict[str, str] = {"ems": "ems_radius", "community": "walk_15min"}
-CURVE_MINUTES = np.arange(0, 91, dtype=float)
 # (name, detail, marker, group) for the search box; name and detail are escaped HTML.
 SearchEntry = tuple[str, str, folium.CircleMarker, folium.FeatureGroup]
-
-
-def minutes_text(seconds: object) -> str:
-    """Seconds as minutes with one decimal, or '—' where missing (unreachable)."""
-    return DASH if _missing(seconds) else f"{float(seconds) / 60.0:.1f}"  # type: ignore[arg-type]
-
-
-def km_text(metres: object) -> str:
-    """Metres as kilometres with one decimal, or '—' where missing."""
-    return DASH if _missing(metres) else f"{float(metres) / 1000.0:.1f}"  # type: ignore[arg-type]
-
-
-def count_text(value: object) -> str:
-    """A count (persons, beds) as an integer, or '—' where missing."""
-    return DASH if _missing(value) else str(int(round(float(value))))  # type: ignore[arg-type]
-
-
-def _missing(value: object) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return False
-
-
-def time_colour(seconds: object) -> str:
-    """Fill colour of a travel time in seconds; grey where unreachable (missing)."""
-    if _missing(seconds):
-        return UNREACHABLE_FILL
-    minutes = float(seconds) / 60.0  # type: ignore[arg-type]
-    return next(colour for limit, colour in TIME_CLASSES if minutes <= limit)
-
-
-def time_class_labels(lang: str) -> list[tuple[str, str]]:
-    """(colour, label) per travel-time class, for legends."""
-    unit = text("minutes", lang)
-    out, lower = [], 0.0
-    for limit, colour in TIME_CLASSES:
-        label = f"≤ {limit:.0f} {unit}" if math.isfinite(limit) else f"> {lower:.0f} {unit}"
-        out.append((colour, label))
-        lower = limit
-    return out
 
 
 def village_tiers(villages: pd.DataFrame) -> list[str]:
@@ -157,18 +102,18 @@ def village_popup(row: pd.Series, tiers: list[str], lang: str, *, extra: str = "
     service_table = (f"<table class='hr-services'><tr><th>{text('service', lang)}</th>{columns}{service_rows}</table>"
                      if services else "")
     note = row.get("note")
-    note_html = "" if _missing(note) or not str(note) else f"<p>{text('note', lang)}: {esc(note)}</p>"
+    note_html = "" if is_missing(note) or not str(note) else f"<p>{text('note', lang)}: {esc(note)}</p>"
     return (f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('vid', ''))}</small>"
             f"{_row_table(rows)}<table>{head}{access}</table>{service_table}{note_html}{extra}")
 
 
 def _or_dash(value: object) -> object:
-    return DASH if _missing(value) or value == "" else value
+    return DASH if is_missing(value) or value == "" else value
 
 
 def village_radius(population: object) -> float:
     """Marker radius (pixels) growing with the square root of population (persons)."""
-    pop = 0.0 if _missing(population) else max(float(population), 0.0)  # type: ignore[arg-type]
+    pop = 0.0 if is_missing(population) else max(float(population), 0.0)  # type: ignore[arg-type]
     return float(min(4.0 + math.sqrt(pop) / 8.0, 12.0))
 
 
@@ -177,10 +122,10 @@ def facility_popup(row: pd.Series, lang: str, *, extra: str = "") -> str:
     offered, then `extra` HTML."""
     rows = [(text("kind", lang), esc(labels.kind_name(row.get("kind"), lang)))]
     rows += [(text(col, lang), esc(count_text(row.get(col)))) for col in ("beds", "doctors", "nurses", "ambulances")]
-    if not _missing(row.get("township")):
+    if not is_missing(row.get("township")):
         rows.append((text("township", lang), esc(row.get("township"))))
     cell = row.get("services")
-    offered = [] if _missing(cell) else [s for s in SERVICES if s in str(cell).split(";")]
+    offered = [] if is_missing(cell) else [s for s in SERVICES if s in str(cell).split(";")]
     if offered:
         rows.append((text("services", lang), esc("、".join(labels.tier_name(s, lang) for s in offered))))
     return f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('fid', ''))}</small>{_row_table(rows)}{extra}"
@@ -256,14 +201,6 @@ def add_service_layers(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -
                             extra_class=f"hr-service hr-service-{service}").add_to(group)
         group.add_to(m)
     return present
-
-
-def band_colour(band_min: float) -> str:
-    """Fill colour of a catchment band (minutes); bands beyond 60 take the palest colour."""
-    for band, colour in BAND_COLOURS.items():
-        if band_min <= band:
-            return colour
-    return BAND_COLOURS[60]
 
 
 def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str) -> None:
@@ -356,10 +293,10 @@ def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> list[Searc
         fails = failing.get(str(row["vid"]), [])
         popup = village_popup(row, tiers, lang, extra=_failing_html(fails, lang) if fails else "")
         tooltip = f"{esc(row['name'])} · {minutes_text(seconds)} {unit}"
-        marker = village_marker(row, time_colour(seconds), popup, tooltip, dashed=_missing(seconds))
+        marker = village_marker(row, time_colour(seconds), popup, tooltip, dashed=is_missing(seconds))
         marker.add_to(by_time)
         entries.append((esc(row["name"]), esc(_or_dash(row.get("township"))), marker, by_time))
-        if _missing(seconds):
+        if is_missing(seconds):
             ring_marker(row, "#000000", popup, "hr-unreachable").add_to(unreachable)
         if fails:
             ring_marker(row, "#b2182b", popup, "hr-failing").add_to(failing_group)
@@ -427,146 +364,6 @@ def _tier_swatch(tier: str) -> str:
 def title_html(title: str, subtitle: str) -> str:
     """Title box; both strings are escaped here."""
     return f"<div class='hr-box hr-title'>{esc(title)}<small>{esc(subtitle)}</small></div>"
-
-
-def coverage_curve(villages: pd.DataFrame, tier: str, minutes: np.ndarray = CURVE_MINUTES) -> np.ndarray:
-    """Share (0–1) of residents whose `tier` travel time is at most each of `minutes`.
-
-    Unreachable villages (missing time) count in the total and are never reached. All NaN when
-    the villages have no residents.
-    """
-    require_columns(villages, ["population", f"{tier}_time_s"], "villages")
-    pop = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
-    seconds = villages[f"{tier}_time_s"].to_numpy(dtype=float)
-    total = pop.sum()
-    if total <= 0:
-        return np.full(len(minutes), np.nan)
-    reached = np.isfinite(seconds)
-    order = np.argsort(seconds[reached])
-    cumulative = np.concatenate([[0.0], np.cumsum(pop[reached][order])])
-    # 1e-9 s slack: a village exactly on a band limit counts as inside, as in the summary tables.
-    index = np.searchsorted(seconds[reached][order], np.asarray(minutes) * 60.0 + 1e-9, side="right")
-    return cumulative[index] / total
-
-
-def curve_tiers(villages: pd.DataFrame) -> list[str]:
-    """Analysis tiers with a travel-time column and at least one reachable village."""
-    return [t for t in TIERS if f"{t}_time_s" in villages.columns
-            and np.isfinite(villages[f"{t}_time_s"].to_numpy(dtype=float)).any()]
-
-
-def curve_svg(curves: list[tuple[str, np.ndarray, np.ndarray, str, str]], lang: str, *,
-              width: int = 400, height: int = 230) -> str:
-    """Inline SVG line chart of coverage curves: (label, minutes, shares 0–1, colour, dash) each.
-
-    Labels are escaped here. The x axis runs from 0 to the largest minute, the y axis 0–100 %.
-    """
-    left, right, top, bottom = 34, 110, 8, 28
-    plot_w, plot_h = width - left - right, height - top - bottom
-    x_max = max((float(np.max(m)) for _, m, _, _, _ in curves), default=90.0) or 90.0
-
-    def x(v: float) -> float:
-        return left + plot_w * v / x_max
-
-    def y(v: float) -> float:
-        return top + plot_h * (1.0 - v)
-
-    parts = [f"<svg class='hr-curve' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' font-size='10'>"]
-    for tick in range(0, int(x_max) + 1, 15):
-        parts.append(f"<line x1='{x(tick):.1f}' y1='{top}' x2='{x(tick):.1f}' y2='{top + plot_h}' stroke='#ddd'/>"
-                     f"<text x='{x(tick):.1f}' y='{top + plot_h + 12}' text-anchor='middle'>{tick}</text>")
-    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f"<line x1='{left}' y1='{y(share):.1f}' x2='{left + plot_w}' y2='{y(share):.1f}' stroke='#ddd'/>"
-                     f"<text x='{left - 3}' y='{y(share) + 3:.1f}' text-anchor='end'>{share:.0%}</text>")
-    parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 3}' text-anchor='middle'>"
-                 f"{text('minutes', lang)}</text>")
-    for i, (label, minutes, shares, colour, dash) in enumerate(curves):
-        ok = np.isfinite(shares)
-        points = " ".join(f"{x(float(m)):.1f},{y(float(v)):.1f}" for m, v in zip(minutes[ok], shares[ok]))
-        dash_attr = f" stroke-dasharray='{dash}'" if dash else ""
-        parts.append(f"<polyline class='hr-curve-line' fill='none' stroke='{colour}' stroke-width='1.8'"
-                     f"{dash_attr} points='{points}'/>")
-        ly = top + 10 + 13 * i
-        parts.append(f"<line x1='{left + plot_w + 6}' y1='{ly - 3}' x2='{left + plot_w + 20}' y2='{ly - 3}' "
-                     f"stroke='{colour}' stroke-width='2'{dash_attr}/>"
-                     f"<text x='{left + plot_w + 23}' y='{ly}'>{esc(label)}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def golden_hour_minutes(result: AnalysisResult) -> float:
-    """The GOLDEN-HOUR rule's minutes the analysis used (its recorded settings), else the default."""
-    rules = result.provenance.get("settings", {}).get("rules", {}) if result.provenance else {}
-    value = rules.get("GOLDEN-HOUR", {}).get("value") if isinstance(rules, dict) else None
-    return float(value if value is not None else RULES["GOLDEN-HOUR"].value)
-
-
-def golden_hour_html(result: AnalysisResult, lang: str) -> str:
-    """Line giving, per emergency centre present, the county share of residents (group 'all') within the
-    golden hour by ambulance, from `summary['services']`; '' when the table has none.
-
-    Several county rows are pooled, weighting each share by the county's residents (persons).
-    """
-    table = result.summary.get("services") if result.summary else None
-    if table is None or not len(table) or "golden_hour_share" not in table.columns:
-        return ""
-    require_columns(table, ["scope", "group", "service", "population", "golden_hour_share"], "services")
-    rows = table[(table["scope"] == "county") & (table["group"] == "all")]
-    items = []
-    for service in EMERGENCY_CENTRES:
-        part = rows[rows["service"] == service]
-        share = pd.to_numeric(part["golden_hour_share"], errors="coerce").to_numpy(dtype=float)
-        pop = pd.to_numeric(part["population"], errors="coerce").to_numpy(dtype=float)
-        ok = np.isfinite(share) & np.isfinite(pop) & (pop > 0)
-        if not ok.any():
-            continue
-        value = float((share[ok] * pop[ok]).sum() / pop[ok].sum())
-        items.append(f"<span class='hr-golden' data-service='{service}' data-share='{value:.4f}'>"
-                     f"{esc(labels.tier_name(service, lang))} {value:.1%}</span>")
-    if not items:
-        return ""
-    heading = esc(text("golden_hour", lang).format(minutes=golden_hour_minutes(result)))
-    return f"<p class='hr-golden-hour'>{heading}<br>{' · '.join(items)}</p>"
-
-
-def summary_panel_html(result: AnalysisResult, lang: str) -> str:
-    """Collapsible panel: county residents within each band per tier (from `summary['county']`),
-    and the coverage curve of each tier. Empty string when there is nothing to show."""
-    county = result.summary.get("county") if result.summary else None
-    body = ""
-    if county is not None and len(county):
-        row = county.iloc[0]
-        found = [re.fullmatch(r"(.+)_pop_(\d+)min", str(c)) for c in county.columns]
-        bands = sorted({int(f.group(2)) for f in found if f})
-        tiers = list(dict.fromkeys(f.group(1) for f in found if f))
-        unit = text("minutes", lang)
-        head = "".join(f"<th>≤ {b} {unit}</th>" for b in bands)
-        lines = []
-        for tier in tiers:
-            cells = []
-            for band in bands:
-                pop = row.get(f"{tier}_pop_{band}min")
-                share = row.get(f"share_{tier}_{band}min")
-                share_text = "" if _missing(share) else f"<br><small>{float(share):.1%}</small>"
-                cells.append(f"<td>{DASH}</td>" if _missing(pop) else
-                             f"<td class='hr-pop' data-tier='{esc(tier)}' data-band='{band}' "
-                             f"data-pop='{int(pop)}'>{int(pop):,}{share_text}</td>")
-            lines.append(f"<tr><td>{esc(labels.tier_name(tier, lang))}</td>{''.join(cells)}</tr>")
-        total = "" if _missing(row.get("population")) else (
-            f"<p>{text('population', lang)}: <b class='hr-total'>{int(row['population']):,}</b></p>")
-        body = (f"{total}<p>{text('summary_covered', lang)}</p>"
-                f"<table><tr><th>{text('tier', lang)}</th>{head}</tr>{''.join(lines)}</table>")
-    body += golden_hour_html(result, lang)
-    tiers = curve_tiers(result.villages) if len(result.villages) else []
-    if tiers:
-        curves = [(labels.tier_name(t, lang), CURVE_MINUTES, coverage_curve(result.villages, t),
-                   TIER_COLOURS[t], "") for t in tiers]
-        body += f"<p>{text('coverage_curve', lang)}</p>{curve_svg(curves, lang)}"
-    if not body:
-        return ""
-    return (f"<details class='hr-box hr-summary' open><summary>{text('summary_panel', lang)}</summary>"
-            f"{body}</details>")
 
 
 def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | None = None,

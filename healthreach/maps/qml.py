@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from healthreach.maps.coverage_map import BAND_COLOURS, TIME_CLASSES, UNREACHABLE_FILL, band_colour
+from healthreach.maps.style import BAND_COLOURS, TIME_CLASSES, UNREACHABLE_FILL, band_colour
 from healthreach.maps.exports import atomic_write
 
 log = logging.getLogger(__name__)

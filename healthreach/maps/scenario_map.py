@@ -14,19 +14,21 @@ from healthreach.layers.kinds import TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.coverage_map import (
-    DASH,
-    TIER_COLOURS,
     facility_marker,
     legend_html,
-    minutes_text,
     require_columns,
-    time_class_labels,
-    time_colour,
     title_html,
-    UNREACHABLE_FILL,
     village_marker,
     village_popup,
     village_tiers,
+)
+from healthreach.maps.style import (
+    DASH,
+    TIER_COLOURS,
+    UNREACHABLE_FILL,
+    minutes_text,
+    time_class_labels,
+    time_colour,
 )
 from healthreach.maps.labels import esc, text
 from healthreach.maps.offline import HtmlBox, data_bounds, display_frame, new_map, render_html

@@ -22,16 +22,9 @@ from healthreach.layers.crs import metric_crs_for
 from healthreach.layers.kinds import tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import ROAD_STYLES
-from healthreach.maps.coverage_map import (
-    CURVE_MINUTES,
-    TIER_COLOURS,
-    UNREACHABLE_FILL,
-    coverage_curve,
-    curve_tiers,
-    time_class_labels,
-    time_colour,
-    village_radius,
-)
+from healthreach.maps.coverage_map import village_radius
+from healthreach.maps.summary_panel import CURVE_MINUTES, coverage_curve, curve_tiers
+from healthreach.maps.style import TIER_COLOURS, UNREACHABLE_FILL, time_class_labels, time_colour
 from healthreach.maps.exports import atomic_write
 
 log = logging.getLogger(__name__)
