@@ -23,7 +23,8 @@ from healthreach.partition import analysis_runner
 from healthreach.maps.outputs import BASELINE_FILES, OutputOptions, resolve_options, write_outputs
 from healthreach.scenarios.compare import compare_tables, standards_changes, village_deltas
 from healthreach.scenarios.outcome import ScenarioOutcome
-from healthreach.scenarios.scenario import apply_to_project, apply_to_roads, load_scenario
+from healthreach.scenarios.apply import apply_to_project, apply_to_roads
+from healthreach.scenarios.scenario import load_scenario
 
 Progress = Callable[[str], None]
 

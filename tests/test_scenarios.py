@@ -15,6 +15,7 @@ from healthreach._errors import InputError
 from healthreach.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from healthreach.layers.project import Project, RoadsSource
 from healthreach.scenarios.compare import compare_tables, standards_changes, village_deltas, weighted_p95
+from healthreach.scenarios.apply import apply_to_project, apply_to_roads
 from healthreach.scenarios.scenario import (
     AddFacility,
     AddRoad,
@@ -22,8 +23,6 @@ from healthreach.scenarios.scenario import (
     RoadSpeed,
     SetAttributes,
     SetKind,
-    apply_to_project,
-    apply_to_roads,
     load_scenario,
 )
 

@@ -284,7 +284,8 @@ def test_validate_reports_network_problems_with_row_numbers(tmp_path: Path):
 
 def test_removing_a_facility_never_shortens_a_time(project, tmp_path: Path):
     from healthreach.coverage.analysis import analyze
-    from healthreach.scenarios.scenario import apply_to_project, load_scenario
+    from healthreach.scenarios.apply import apply_to_project
+    from healthreach.scenarios.scenario import load_scenario
 
     scenario = tmp_path / "close.yml"
     scenario.write_text("name: close-thc02\nchanges:\n  - remove: {fid: THC02}\n  - remove: {fid: VC010}\n",
