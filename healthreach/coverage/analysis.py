@@ -23,6 +23,7 @@ from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import read_project_roads
 from healthreach.coverage.rules import Settings, settings_from_parameters
 from healthreach.coverage.standards import check_standards
+from healthreach.layers.crs import metric_xy
 from healthreach.coverage.capacity import capacity_coverage
 from healthreach.coverage.indices import fca_tables
 from healthreach.coverage.referral import ems_three_tier, ems_three_tier_standards, referral_times
@@ -63,8 +64,8 @@ def analyze(
         edges = read_project_roads(project, progress=say)
         lap("read_roads")
     villages, facilities = project.villages, project.facilities
-    village_xy = _xy(villages, project.crs)
-    facility_xy = _xy(facilities, project.crs)
+    village_xy = metric_xy(villages, project.crs)
+    facility_xy = metric_xy(facilities, project.crs)
     points = np.vstack([village_xy, facility_xy])
     say("building the drive, walk and ambulance networks")
     networks: dict[str, Network] = build_networks(edges, MODES, settings, project.crs, points)
@@ -136,13 +137,6 @@ def analyze(
         boundaries=project.boundaries, standards=standards, summary=summary, provenance=provenance,
         layers=layers,
     )
-
-
-def _xy(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
-    if len(frame) == 0:
-        return np.zeros((0, 2))
-    geom = frame.geometry.to_crs(crs)
-    return np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
 
 
 def _township_names(boundaries: gpd.GeoDataFrame | None) -> list[str] | None:

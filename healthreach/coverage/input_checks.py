@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthreach.coverage.network import MODES, build_network
+from healthreach.coverage.network import MODES, build_networks
 from healthreach.coverage.quality import network_qa
 from healthreach.coverage.rules import Settings
+from healthreach.layers.crs import metric_xy
 from healthreach.layers.validate import PROBLEM_COLUMNS
 
 # QA checks that are about a place in an input layer (the rest describe the road data as a whole).
@@ -33,9 +34,8 @@ def _severity(check: str, feature: str, group: pd.DataFrame) -> str:
 def network_problems(project: Any, edges: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Validation rows (PROBLEM_COLUMNS) for villages and facilities, from the network quality report."""
     villages, facilities = project.villages, project.facilities
-    frames = [villages.geometry.to_crs(project.crs), facilities.geometry.to_crs(project.crs)]
-    points = np.vstack([np.column_stack([g.x, g.y]) if len(g) else np.zeros((0, 2)) for g in frames])
-    networks = {mode: build_network(edges, mode, settings, project.crs, points) for mode in MODES}
+    points = np.vstack([metric_xy(villages, project.crs), metric_xy(facilities, project.crs)])
+    networks = build_networks(edges, MODES, settings, project.crs, points)
     qa = network_qa(edges, networks, villages, facilities, settings)
     qa = qa[qa["check"].isin(_POINT_CHECKS) & qa["severity"].isin(["warning", "error"])]
     files = {"village": project.inputs.get("villages"), "facility": project.inputs.get("facilities")}

@@ -231,3 +231,12 @@ def to_wgs84(gdf: gpd.GeoDataFrame, crs_spec: object = None) -> gpd.GeoDataFrame
         return out.set_geometry(shapely.transform(out.geometry.to_numpy(), convert), crs=WGS84)
     return out.set_crs(spec, allow_override=True).to_crs(WGS84)
 
+
+
+def metric_xy(geoms: gpd.GeoSeries | gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    """Point coordinates (metres) in the metric CRS `crs`, shape (n, 2); (0, 2) when there are none."""
+    series = geoms.geometry if isinstance(geoms, gpd.GeoDataFrame) else geoms
+    if len(series) == 0:
+        return np.zeros((0, 2))
+    metric = series.to_crs(crs)
+    return np.column_stack([metric.x.to_numpy(), metric.y.to_numpy()])

@@ -15,6 +15,7 @@ from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import build_network
 from healthreach.coverage.rules import Settings
 from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.layers.crs import metric_xy
 from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_MODE, TIERS, normalise_kind
 from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
 
@@ -115,7 +116,7 @@ def far_from_seat(project, edges: gpd.GeoDataFrame, candidates: Candidates, sett
         return candidates
     points = candidates.points
     frames = [points.geometry, project.facilities.geometry[hospitals]]
-    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
     net = build_network(edges, "drive", settings, project.crs, xy)
     near = nearest(net, net.point_node[len(points):], toward=True)
     seconds = near.cost[net.point_node[: len(points)]]
@@ -145,7 +146,7 @@ def demand_weights(project, edges: gpd.GeoDataFrame, settings: Settings, spec: s
     if not hospitals.any():
         return population
     frames = [project.villages.geometry, project.facilities.geometry[hospitals]]
-    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
     net = build_network(edges, "drive", settings, project.crs, xy)
     nv = len(project.villages)
     seconds = nearest(net, net.point_node[nv:], toward=True).cost[net.point_node[:nv]]
@@ -158,7 +159,7 @@ def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: 
     tier = KIND_TIER[kind]
     mode = TIER_MODE[tier]
     frames = [project.villages.geometry, candidates.points.geometry]
-    xy = np.vstack([np.column_stack([g.to_crs(project.crs).x, g.to_crs(project.crs).y]) for g in frames])
+    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
     net = build_network(edges, mode, settings, project.crs, xy)
     nv = len(project.villages)
     costs = bounded_costs(net, net.point_node[nv:], limit_s, toward=tier != "ems")
