@@ -12,7 +12,7 @@ Population and village counts come from network times, not from the polygons.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -23,13 +23,24 @@ from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network
 from healthreach.coverage.rules import Settings
-from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
 from healthreach.layers.kinds import TIER_MODE
 from healthreach.coverage.access import tier_mask
 
 Progress = Callable[[str], None]
 _EPS = 1e-6
 COLUMNS = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
+
+
+def _cost_rows(net: Network, sources: np.ndarray, limit: float, *, toward: bool = True,
+               weight: str = "time") -> Iterator[tuple[int, np.ndarray]]:
+    """(position in `sources`, cost row) per source, searched a block at a time so that memory stays
+    bounded however many facilities a province has."""
+    start = 0
+    for block in bounded_cost_blocks(net, sources, limit, toward=toward, weight=weight):
+        for offset, row in enumerate(block):
+            yield start + offset, row
+        start += len(block)
 
 
 def _nested_polygons(net: Network, cost: np.ndarray, limits: list[float], *, toward: bool, weight: str,
@@ -68,14 +79,14 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
         if progress:
             progress(f"catchments: {len(members)} {tier} facilities")
         longest = max(max(bands[f]) for f in members) * 60.0
-        costs = bounded_costs(net, net.point_node[nv + members], longest)
-        vcost = costs[:, net.point_node[:nv]]
-        for row, f in enumerate(members):
+        for row, cost in _cost_rows(net, net.point_node[nv + members], longest):
+            f = members[row]
+            vcost = cost[net.point_node[:nv]]
             limits = [b * 60.0 for b in bands[f]]
-            polygons = _nested_polygons(net, costs[row], limits, toward=True, weight="time",
+            polygons = _nested_polygons(net, cost, limits, toward=True, weight="time",
                                         buffer_m=settings.catchment_buffer_m)
             for band, limit, polygon in zip(bands[f], limits, polygons):
-                inside = vcost[row] <= limit + _EPS
+                inside = vcost <= limit + _EPS
                 rows.append(_row(facilities, f, tier, band, pop[inside].sum(), inside.sum()))
                 geoms.append(polygon)
     return _frame(rows, geoms, crs)
@@ -177,16 +188,17 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
     radii = [[float(own.iat[f])] if pd.notna(own.iat[f]) else (urban if setting[f] == "urban" else rural)
              for f in members]
-    costs = bounded_costs(net, net.point_node[nv + members], max(max(r) for r in radii), toward=False,
-                          weight="length")
-    vcost = costs[:, net.point_node[:nv]]
+    rows_of = _cost_rows(net, net.point_node[nv + members], max(max(r) for r in radii), toward=False,
+                         weight="length")
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
-    for row, f in enumerate(members):
-        polygons = _nested_polygons(net, costs[row], radii[row], toward=False, weight="length",
+    for row, cost in rows_of:
+        f = members[row]
+        vcost = cost[net.point_node[:nv]]
+        polygons = _nested_polygons(net, cost, radii[row], toward=False, weight="length",
                                     buffer_m=settings.catchment_buffer_m)
         for radius, polygon in zip(radii[row], polygons):
-            inside = vcost[row] <= radius + _EPS
+            inside = vcost <= radius + _EPS
             rows.append({**_row(facilities, f, "ems", np.nan, pop[inside].sum(), inside.sum()), "radius_m": radius})
             geoms.append(polygon)
     return _frame(rows, geoms, crs, [*COLUMNS, "radius_m"])
@@ -201,14 +213,14 @@ def walk_circles(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, netwo
     minutes = settings.rule("URBAN-15MIN").value
     if not len(members):
         return _frame([], [], crs)
-    costs = bounded_costs(net, net.point_node[nv + members], minutes * 60.0)
-    vcost = costs[:, net.point_node[:nv]]
+    rows_of = _cost_rows(net, net.point_node[nv + members], minutes * 60.0)
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
-    for row, f in enumerate(members):
-        (polygon,) = _nested_polygons(net, costs[row], [minutes * 60.0], toward=True, weight="time",
+    for row, cost in rows_of:
+        f = members[row]
+        (polygon,) = _nested_polygons(net, cost, [minutes * 60.0], toward=True, weight="time",
                                       buffer_m=min(settings.catchment_buffer_m, 100.0))
-        inside = vcost[row] <= minutes * 60.0 + _EPS
+        inside = cost[net.point_node[:nv]] <= minutes * 60.0 + _EPS
         rows.append(_row(facilities, f, "community", minutes, pop[inside].sum(), inside.sum()))
         geoms.append(polygon)
     return _frame(rows, geoms, crs)
