@@ -93,6 +93,20 @@ def cost_matrix_from_pairs(
     return _to_csr(pairs)
 
 
+def _open_groups(
+    cover: sp.csr_matrix, fixed_idx: np.ndarray, pop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, np.ndarray]:
+    """What a covering model still has to decide: the fixed-site mask, which demand points the fixed
+    sites already serve, and the other reachable, populated points grouped by identical candidate
+    sets (group x candidate pattern, persons per group)."""
+    fixed_mask = np.zeros(cover.shape[1], dtype=bool)
+    fixed_mask[fixed_idx] = True
+    served_by_fixed = (cover @ fixed_mask.astype(float)) > 0.5
+    open_rows = np.flatnonzero(~served_by_fixed & (pop > 0) & (np.diff(cover.indptr) > 0))
+    groups, weight = _aggregate(cover, open_rows, pop)
+    return fixed_mask, served_by_fixed, groups, weight
+
+
 def solve_mclp(
     cost: CostMatrix,
     population: Sequence[float] | np.ndarray,
@@ -120,11 +134,7 @@ def solve_mclp(
     integral = bool(np.all(pop == np.round(pop)))
 
     cover = _to_pattern(pairs)
-    fixed_mask = np.zeros(n_cand, dtype=bool)
-    fixed_mask[fixed_idx] = True
-    served_by_fixed = (cover @ fixed_mask.astype(float)) > 0.5
-    open_rows = np.flatnonzero(~served_by_fixed & (pop > 0) & (np.diff(cover.indptr) > 0))
-    groups, weight = _aggregate(cover, open_rows, pop)
+    fixed_mask, served_by_fixed, groups, weight = _open_groups(cover, fixed_idx, pop)
     logger.info("mclp: %d demand points -> %d groups, %d candidates", n_dem, groups.shape[0], n_cand)
 
     k_free = k - fixed_idx.size
@@ -175,11 +185,7 @@ def solve_lscp(
     _check_limits(time_limit_s, mip_gap)
 
     cover = _to_pattern(pairs)
-    fixed_mask = np.zeros(n_cand, dtype=bool)
-    fixed_mask[fixed_idx] = True
-    served_by_fixed = (cover @ fixed_mask.astype(float)) > 0.5
-    open_rows = np.flatnonzero(~served_by_fixed & (pop > 0) & (np.diff(cover.indptr) > 0))
-    groups, _ = _aggregate(cover, open_rows, pop)
+    _, _, groups, _ = _open_groups(cover, fixed_idx, pop)
     greedy = _greedy_set_cover(groups)
     greedy_chosen = np.union1d(fixed_idx, greedy).astype(np.int64)
     chosen, bound = greedy_chosen, float(fixed_idx.size)
