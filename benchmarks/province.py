@@ -8,7 +8,8 @@ stations and emergency stations. Then, in the same run:
 
 1. the **baseline analysis** done the healthreach way, step by step with the library's functions
    (networks for the three modes with every point joined, nearest facility of every tier, township
-   catchment polygons at 15/30/45/60 minutes, ambulance radius polygons, standards checks);
+   and sub-centre catchments at 15/30/45/60 minutes and ambulance radii, split by nearest facility as
+   `analyze` draws them on province-sized networks, standards checks);
 2. the nearest-facility work of step 1 again, timed alone (`nearest()` per tier on the built networks);
 3. the same searches with networkx (graph built from the same directed edge list,
    `multi_source_dijkstra_path_length` per tier) — on a subset of tiers when that would take long,
@@ -33,11 +34,11 @@ import shapely
 from pyproj import Transformer
 
 from healthreach.coverage.access import ACCESS_TIERS, tier_mask, village_access
-from healthreach.coverage.catchments import band_polygons, catchment_grid
+from healthreach.coverage import service_areas
 from healthreach.coverage.network import build_networks
 from healthreach.coverage.rules import Settings
 from healthreach.coverage.standards import check_standards
-from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
+from healthreach.coverage.traveltime import nearest
 from healthreach.layers.kinds import TIER_MODE
 from healthreach.layers.project import Project, RoadsSource
 
@@ -203,9 +204,11 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def baseline(project: Project, edges: gpd.GeoDataFrame, settings: Settings, *, every: int = 1) -> tuple[dict, dict[str, float | int]]:
-    """The baseline analysis, step by step: networks, nearest facility of every tier, township
-    catchments at 15/30/45/60 minutes, ambulance radii, standards. Returns the networks and timings."""
+def baseline(project: Project, edges: gpd.GeoDataFrame, settings: Settings) -> tuple[dict, dict[str, float | int]]:
+    """The baseline analysis, step by step with the library's functions: networks, nearest facility of
+    every tier (with route metres and the ambulance radius distance), township and sub-centre
+    catchments at 15/30/45/60 minutes and ambulance radii (split: the networks are province-sized),
+    standards. Returns the networks and timings."""
     steps: dict[str, float | int] = {}
     clock = time.perf_counter()
 
@@ -223,51 +226,15 @@ def baseline(project: Project, edges: gpd.GeoDataFrame, settings: Settings, *, e
     lap("networks")
     access = village_access(villages, facilities, networks, vxy, fxy, settings)
     lap("nearest_every_tier")
-    nv = len(villages)
-    pop = villages["population"].to_numpy(dtype=float)
-
-    def areas(net, members, bands, *, toward, weight):
-        """Polygons and residents within each band, facility by facility, a block of searches at a time."""
-        grid = catchment_grid(net, settings.catchment_buffer_m, toward=toward, weight=weight)
-        vnodes = net.point_node[:nv]
-        count, covered = 0, 0.0
-        nodes = net.point_node[nv + members]
-        for block in bounded_cost_blocks(net, nodes, max(bands), toward=toward, weight=weight):
-            for row in block:
-                polygons = band_polygons(net, grid, row, bands)
-                count += sum(p is not None for p in polygons)
-                covered += pop[row[vnodes] <= bands[-1] + 1e-6].sum()
-        return count, covered
-
-    township = np.flatnonzero(tier_mask(facilities, "township"))
-    sample = township[::every]
-    steps["township_polygons"], _ = areas(networks["drive"], sample, [b * 60.0 for b in settings.bands_min],
-                                         toward=True, weight="time")
+    catch = service_areas.catchments(villages, facilities, networks, settings, CRS)
+    steps["township_polygons"] = int(catch.geometry.notna().sum())
     lap("township_catchments")
-    if every > 1:  # facilities are independent: the time of all is the sample's times the ratio
-        extra = steps["township_catchments"] * (len(township) / len(sample) - 1)
-        steps["township_catchments_extrapolated_to_all"] = steps["township_catchments"] + extra
-        print(f"  township catchments timed on {len(sample)} of {len(township)} facilities (every {every}th), "
-              f"scaled to all: {steps['township_catchments'] + extra:.1f} s", flush=True)
-    ems = np.flatnonzero(tier_mask(facilities, "ems"))
-    urban = [settings.rule("EMS-RADIUS-URBAN").value]
-    rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
-    setting = _base_settings(facilities.iloc[ems], villages)
-    n_radii = 0
-    for radii in (urban, rural):
-        members = ems[setting == ("urban" if radii is urban else "rural")]
-        n_radii += areas(networks["ambulance"], members, radii, toward=False, weight="length")[0]
-    steps["ems_radius_polygons"] = n_radii
+    radii = service_areas.ems_radius(villages, facilities, networks, settings, CRS)
+    steps["ems_radius_polygons"] = int(radii.geometry.notna().sum())
     lap("ems_radii")
     check_standards(access, facilities, settings, county=project.name)
     lap("standards")
     return networks, steps
-
-
-def _base_settings(bases: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> np.ndarray:
-    """Urban or rural for each ambulance base: the setting of its nearest village."""
-    tree = shapely.STRtree(villages.geometry.to_numpy())
-    return villages["setting"].to_numpy()[tree.query_nearest(bases.geometry.to_numpy(), all_matches=False)[1]]
 
 
 def _searches(project: Project, networks: dict) -> list[tuple[str, str, np.ndarray, bool]]:
@@ -285,8 +252,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nx-tiers", type=int, default=2,
                         help="tiers searched with networkx (largest first); healthreach is compared on the same")
-    parser.add_argument("--catchment-every", type=int, default=5,
-                        help="time township catchments on every Nth facility and scale to all (1: all)")
     parser.add_argument("--scale", type=float, default=1.0, help="side of the grid relative to the default")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -310,10 +275,8 @@ def main() -> None:
     # 1. The baseline, with its own peak memory.
     exact_peak = _rss_reset()
     t0 = time.perf_counter()
-    networks, steps = baseline(project, edges, Settings(), every=max(1, args.catchment_every))
-    # Counting the township catchments not timed (see --catchment-every) at the sample's rate.
-    baseline_s = time.perf_counter() - t0 + steps.get("township_catchments_extrapolated_to_all",
-                                                      steps["township_catchments"]) - steps["township_catchments"]
+    networks, steps = baseline(project, edges, Settings())
+    baseline_s = time.perf_counter() - t0
     peak_gb = _peak_rss_gb()
     print("baseline steps (s): " + ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in steps.items()))

@@ -135,3 +135,73 @@ def test_walk_circle_and_allocation_layer_on_a_small_town():
                                         access, CRS)
     assert set(dissolved["tier"]) == {"township"}
     assert dissolved["population"].is_monotonic_increasing
+
+
+SPLIT = Settings(catchment_type="split")
+
+
+def _town_grid(n_fac: int, seed: int, *, own_bands: bool = False):
+    rng = np.random.default_rng(seed)
+    lines = [[(i * 600.0, j * 600.0), (i * 600.0 + 600.0 * di, j * 600.0 + 600.0 * (1 - di))]
+             for i in range(11) for j in range(11) for di in (0, 1) if (i, j)[1 - di] < 10]
+    edges = edge_table(lines, highway=list(rng.choice(["tertiary", "residential", "track"], len(lines))))
+    fxy = [tuple(rng.uniform(0, 6000, 2)) for _ in range(n_fac)]
+    vxy = [tuple(rng.uniform(0, 6000, 2)) for _ in range(60)]
+    facilities, villages = _layers(fxy, vxy, kinds=["township_hc"] * n_fac,
+                                   band_min=["4;8" if own_bands else ""] + [""] * (n_fac - 1), ambulances=[1] * n_fac)
+    return edges, facilities, villages
+
+
+def test_split_catchments_count_each_village_once_and_do_not_overlap():
+    edges, facilities, villages = _town_grid(4, 8, own_bands=True)
+    networks = _networks(edges, villages, facilities)
+    assert service_areas.split_mode(SPLIT, networks) and not service_areas.split_mode(S, networks)
+    catch = service_areas.catchments(villages, facilities, networks, SPLIT, CRS)
+    overlap = service_areas.catchments(villages, facilities, networks, S, CRS)
+    # The same rows as overlapping catchments, the first facility with its own bands.
+    assert list(catch[["fid", "band_min"]].itertuples(index=False)) == \
+        list(overlap[["fid", "band_min"]].itertuples(index=False))
+    assert list(catch.loc[catch["fid"] == "F0", "band_min"]) == [4.0, 8.0]
+
+    edges, facilities, villages = _town_grid(4, 8)
+    networks = _networks(edges, villages, facilities)
+    access = village_access(villages, facilities, networks, _xy(villages), _xy(facilities), SPLIT)
+    catch = service_areas.catchments(villages, facilities, networks, SPLIT, CRS)
+    overlap = service_areas.catchments(villages, facilities, networks, S, CRS)
+    times = access["township_time_s"].to_numpy(dtype=float)
+    metric = catch.to_crs(CRS)
+    vpoints = shapely.points(_xy(villages))
+    for band, rows in metric.groupby("band_min"):
+        # Each village within the band is counted once, for its nearest facility ...
+        within = times <= band * 60 + 1e-6
+        assert rows["villages"].sum() == int(within.sum()) > 0
+        for fid, count in zip(rows["fid"], rows["villages"]):
+            assert count == int(((access["township_fid"] == fid) & (times <= band * 60 + 1e-6)).sum())
+        # ... lies inside the split polygons, which do not overlap one another.
+        union = shapely.union_all(rows.geometry.dropna().to_numpy())
+        assert union.buffer(1e-6).contains(vpoints[within]).all()
+        assert rows.geometry.area.sum() == pytest.approx(union.area, rel=1e-9)
+        # Split areas cover what the overlapping ones reach (up to the raster's reach beyond the buffer).
+        whole = shapely.union_all(overlap.to_crs(CRS)[overlap["band_min"] == band].geometry.dropna().to_numpy())
+        assert whole.difference(union.buffer(S.catchment_buffer_m)).area == pytest.approx(0.0, abs=1.0)
+    # The allocation layer is the split catchments at the largest band.
+    alloc = service_areas.allocation(villages, facilities, access, networks, SPLIT, CRS, catchments=catch)
+    again = service_areas.allocation(villages, facilities, access, networks, SPLIT, CRS)
+    assert list(alloc["villages"]) == list(again["villages"])
+    assert alloc.geometry.to_crs(CRS).symmetric_difference(again.geometry.to_crs(CRS)).area.max() < 1e-3
+    exact = service_areas.allocation(villages, facilities, access, networks, S, CRS)
+    assert list(alloc["villages"]) == list(exact["villages"])
+
+
+def test_split_ambulance_radii_split_bases_that_share_radii():
+    edges, facilities, villages = _town_grid(3, 9)
+    networks = _networks(edges, villages, facilities)
+    split = service_areas.ems_radius(villages, facilities, networks, SPLIT, CRS)
+    overlap = service_areas.ems_radius(villages, facilities, networks, S, CRS)
+    assert sorted(split["radius_m"]) == sorted(overlap["radius_m"])
+    for radius in (10000.0, 20000.0):
+        rows = split[split["radius_m"] == radius]
+        # Every village is within 10 km of road of some base on this 6 km town grid, counted once.
+        assert rows["villages"].sum() == len(villages)
+        metric = rows.to_crs(CRS).geometry
+        assert metric.area.sum() == pytest.approx(shapely.union_all(metric.to_numpy()).area, rel=1e-9)

@@ -23,7 +23,7 @@ def test_straight_road_time_by_hand():
     res = nearest(net, net.point_node[[1]])
     v = net.point_node[0]
     assert res.cost[v] == pytest.approx(700 / 40 * KMH + 80 / 4 * KMH)
-    assert res.metres[v] == pytest.approx(780)
+    assert res.metres_at([v])[0] == pytest.approx(780)
     assert list(net.point_access_m) == pytest.approx([50, 30])
 
 
@@ -68,7 +68,7 @@ def test_island_and_far_point_are_unreachable():
     assert np.isfinite(res.cost[net.point_node[0]])
     assert np.isinf(res.cost[net.point_node[1]]) and res.source[net.point_node[1]] == -1
     assert not net.point_joined[3] and net.point_access_m[3] == pytest.approx(14000)
-    assert np.isinf(res.cost[net.point_node[3]]) and np.isnan(res.metres[net.point_node[3]])
+    assert np.isinf(res.cost[net.point_node[3]]) and np.isnan(res.metres_at([net.point_node[3]])[0])
 
 
 def test_two_points_on_one_segment_are_chained_in_order():

@@ -315,3 +315,32 @@ def test_python_api_matches_the_command_line(demo: Path, tmp_path: Path):
     assert (out / "coverage_map.html").is_file() and (out / "villages.gpkg").is_file()
     with pytest.raises(AttributeError):
         hr.no_such_function  # noqa: B018
+
+
+def test_split_catchments_on_the_sample_count_what_the_overlapping_ones_do(project, demo: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    from healthreach.coverage.analysis import analyze
+    from healthreach.coverage.rules import settings_from_parameters
+    from healthreach.maps.outputs import write_outputs
+
+    settings = replace(settings_from_parameters(project.parameters), catchment_type="split")
+    result = analyze(project, edges=read_roads(project.roads.path), settings=settings)
+    assert result.provenance["catchments"] == "split"
+    overlap = gpd.read_file(demo / "catchments.gpkg", layer="catchments")
+    assert json.loads((demo / "run.json").read_text(encoding="utf-8"))["catchments"] == "overlap"
+    split = result.catchments
+    assert list(zip(split["fid"], split["band_min"])) == list(zip(overlap["fid"], overlap["band_min"]))
+    for (tier, band), rows in split.groupby(["tier", "band_min"]):
+        times = result.villages[f"{tier}_time_s"].to_numpy(dtype=float)
+        # Split areas count each village within the band once; overlapping ones may count it many times.
+        assert rows["villages"].sum() == int((times <= band * 60 + 1e-6).sum())
+        same = overlap[(overlap["tier"] == tier) & (overlap["band_min"] == band)]
+        assert rows["villages"].sum() <= same["villages"].sum()
+        metric = rows.to_crs(project.crs).geometry.dropna()
+        assert metric.area.sum() == pytest.approx(shapely.union_all(metric.to_numpy()).area, rel=1e-9)
+    alloc = result.layers["allocation"]
+    top = split[(split["tier"] == "township") & (split["band_min"] == max(settings.bands_min))]
+    assert list(alloc["fid"]) == list(top["fid"]) and list(alloc["population"]) == list(top["population"])
+    out = write_outputs(result, tmp_path / "split")
+    assert len(gpd.read_file(out / "catchments.gpkg", layer="allocation")) == len(alloc)

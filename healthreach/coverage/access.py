@@ -62,7 +62,7 @@ def village_access(
         line = np.hypot(*(village_xy - facility_xy[chosen]).T) if len(members) else np.full(nv, np.nan)
         out[f"{tier}_fid"] = pd.array([fids[c] if o else None for c, o in zip(chosen, ok)], dtype="string")
         out[f"{tier}_time_s"] = np.where(ok, np.round(cost, 1), np.nan)
-        out[f"{tier}_dist_m"] = np.where(ok, np.round(result.metres[vnodes], 1), np.nan)
+        out[f"{tier}_dist_m"] = np.where(ok, np.round(result.metres_at(vnodes), 1), np.nan)
         out[f"{tier}_line_m"] = np.where(ok, np.round(line, 1), np.nan)
         if tier == "ems":
             by_length = nearest(net, net.point_node[nv + members], toward=False, weight="length")

@@ -7,7 +7,6 @@ its direction of travel leads to.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.ops import substring
 
@@ -15,21 +14,6 @@ from healthreach.coverage.network import Network
 from healthreach.coverage.traveltime import Nearest
 
 _EPS = 1e-6
-
-
-def _reverse_edge_seconds(net: Network) -> np.ndarray:
-    """Seconds of the edge running the other way along the same line piece; inf where none."""
-    lo = np.minimum(net.edge_f0, net.edge_f1).round(9)
-    hi = np.maximum(net.edge_f0, net.edge_f1).round(9)
-    forward = net.edge_f1 > net.edge_f0
-    frame = pd.DataFrame({"g": net.edge_geom, "lo": lo, "hi": hi, "fw": forward, "s": net.edge_s,
-                          "i": np.arange(len(net.edge_s))})
-    pairs = frame.merge(frame, on=["g", "lo", "hi"], suffixes=("", "_r"))
-    pairs = pairs[pairs["fw"] != pairs["fw_r"]]
-    out = np.full(len(net.edge_s), np.inf)
-    best = pairs.groupby("i")["s_r"].min()
-    out[best.index.to_numpy()] = best.to_numpy()
-    return out
 
 
 def allocated_pieces(net: Network, near: Nearest, band_s: float) -> tuple[list[shapely.LineString], np.ndarray]:
@@ -40,7 +24,8 @@ def allocated_pieces(net: Network, near: Nearest, band_s: float) -> tuple[list[s
     """
     d_from, d_to = near.cost[net.edge_from], near.cost[net.edge_to]
     t = net.edge_s
-    t_back = _reverse_edge_seconds(net)
+    rev = net.edge_rev
+    t_back = np.where(rev >= 0, t[np.maximum(rev, 0)], np.inf)
     reach = np.isfinite(d_to) & (d_to <= band_s + _EPS)
     safe_t = np.where(t > 0, t, 1.0)
     # Point at s (0 at the tail) goes forward: (1 - s) t + D(to); back: s t_back + D(from).

@@ -79,7 +79,8 @@ def analyze(
     layers = {
         "rings": service_areas.rings(catch, project.crs),
         "dissolved": service_areas.dissolved(catch, access, project.crs),
-        "allocation": service_areas.allocation(villages, facilities, access, networks, settings, project.crs),
+        "allocation": service_areas.allocation(villages, facilities, access, networks, settings, project.crs,
+                                               catchments=catch),
         "ems_radius": service_areas.ems_radius(villages, facilities, networks, settings, project.crs),
         "walk_15min": service_areas.walk_circles(villages, facilities, networks, settings, project.crs),
     }
@@ -127,6 +128,7 @@ def analyze(
         "project": project.name,
         "inputs": {role: str(path) for role, path in project.inputs.items()},
         "settings": _jsonable(dataclasses.asdict(settings)),
+        "catchments": "split" if service_areas.split_mode(settings, networks) else "overlap",
         "network": {mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
                            "road_segments": net.n_segments} for mode, net in networks.items()},
         "versions": _versions(),

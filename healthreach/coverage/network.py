@@ -52,6 +52,8 @@ class Network:
     edge_f0: np.ndarray
     edge_f1: np.ndarray
     """Edge start and end as fractions of its line (f0 > f1 where the edge runs against the line)."""
+    edge_rev: np.ndarray
+    """The edge running the other way along the same piece of line; -1 for one-way roads."""
     geoms: np.ndarray
     """Road segment lines (in edge-table order), then the access legs of the joined points."""
     csr_s: sparse.csr_matrix
@@ -237,12 +239,20 @@ def _network(
     e_f0 = np.concatenate([piece_f0, piece_f1[back], np.zeros(len(legs)), np.ones(len(legs))])
     e_f1 = np.concatenate([piece_f1, piece_f0[back], np.ones(len(legs)), np.zeros(len(legs))])
 
+    n_piece, n_back, n_leg = len(piece_seg), int(back.sum()), len(legs)
+    e_rev = np.full(n_piece + n_back + 2 * n_leg, -1, dtype=np.int64)
+    e_rev[np.flatnonzero(back)] = n_piece + np.arange(n_back)
+    e_rev[n_piece: n_piece + n_back] = np.flatnonzero(back)
+    leg0 = n_piece + n_back
+    e_rev[leg0: leg0 + n_leg] = leg0 + n_leg + np.arange(n_leg)
+    e_rev[leg0 + n_leg:] = leg0 + np.arange(n_leg)
+
     n = len(all_xy)
     (csr_s, fast_edge), (csr_len, _) = _collapsed_csr(e_from, e_to, (e_s, e_m), n)
     return Network(
         mode=mode, crs=crs, node_xy=all_xy, node_id=np.r_[ids, np.full(2 * k, -1)].astype(np.int64),
         edge_from=e_from.astype(np.int64), edge_to=e_to.astype(np.int64), edge_s=e_s, edge_m=e_m,
-        edge_geom=e_geom.astype(np.int64), edge_f0=e_f0, edge_f1=e_f1,
+        edge_geom=e_geom.astype(np.int64), edge_f0=e_f0, edge_f1=e_f1, edge_rev=e_rev,
         geoms=np.concatenate([geoms, leg_geoms]) if len(leg_geoms) else geoms,
         csr_s=csr_s, csr_len=csr_len, fast_edge=fast_edge,
         point_node=point_node, point_access_m=access, point_joined=joined, n_segments=n_seg,

@@ -62,7 +62,7 @@ def referral_times(facilities: pd.DataFrame, drive: Network, *, nv: int) -> pd.D
     for level, receivers in (("hospital", np.flatnonzero(tier_mask(facilities, "hospital"))),
                              ("subcentre", np.flatnonzero(kinds == "subcentre"))):
         result = nearest(drive, _facility_nodes(drive, nv, receivers), toward=True)
-        cost, src, metres = result.cost[thc_nodes], result.source[thc_nodes], result.metres[thc_nodes]
+        cost, src, metres = result.cost[thc_nodes], result.source[thc_nodes], result.metres_at(thc_nodes)
         reached = np.isfinite(cost)
         if level == "subcentre":
             # A sub-centre is the receiving level itself: its nearest sub-centre is no referral.
@@ -125,7 +125,7 @@ def ems_three_tier(facilities: pd.DataFrame, ambulance: Network, *, nv: int,
             gaps.append("township health centre unreachable from every sub-centre")
         else:
             sub = int(subs[from_sub.source[node]])
-            sub_s, sub_m = float(from_sub.cost[node]), float(from_sub.metres[node])
+            sub_s, sub_m = float(from_sub.cost[node]), float(from_sub.metres_at([node])[0])
         centre, cen_s, cen_m = None, np.inf, np.nan
         if sub is not None:
             if ambulances[sub] < 1 and sub != f:
@@ -137,7 +137,7 @@ def ems_three_tier(facilities: pd.DataFrame, ambulance: Network, *, nv: int,
                 gaps.append("sub-centre unreachable from the emergency centre")
             else:
                 centre = int(centres[from_centre.source[sub_node]])
-                cen_s, cen_m = float(from_centre.cost[sub_node]), float(from_centre.metres[sub_node])
+                cen_s, cen_m = float(from_centre.cost[sub_node]), float(from_centre.metres_at([sub_node])[0])
         elif not len(centres):
             gaps.append("no emergency centre in the county")
         rec.update({

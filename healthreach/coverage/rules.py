@@ -134,6 +134,10 @@ class Settings:
     catchment_buffer_m: float = 250.0
     """Half-width of a catchment polygon around the reached roads (metres)."""
     catchment_tiers: tuple[str, ...] = ("township", "subcentre")
+    catchment_type: str = "auto"
+    """'overlap': one polygon per facility and band, exact (ArcGIS "overlap"); 'split': each facility's
+    own area, the one it is nearest for (ArcGIS "split", AccessMod catchments), drawn as a raster from
+    one search; 'auto': split on networks of more than 200,000 nodes (a province), overlap below."""
     service_bands_min: tuple[int, ...] = (30, 60, 90, 120)
     """Bands (minutes, by ambulance to the centre) for the five emergency centres; an assumption (the
     seeds set none). The golden-hour share uses rule GOLDEN-HOUR."""
@@ -144,6 +148,7 @@ class Settings:
         return self.rules[rule_id]
 
 
+CATCHMENT_TYPES = ("auto", "overlap", "split")
 _SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
 _BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
 
@@ -153,7 +158,7 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
 
     Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
     (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
-    `class_speeds_kmh` (class -> km/h), and `rules`
+    `catchment_type` (auto, overlap or split), `class_speeds_kmh` (class -> km/h), and `rules`
     (rule id -> value) to override the target of a rule.
     """
     settings = Settings()
@@ -182,6 +187,12 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
             bands = [positive(key, v) for v in value]
             if all(b is not None for b in bands):
                 changes[key] = tuple(sorted(int(b) for b in bands if b is not None))
+        elif key == "catchment_type":
+            if value not in CATCHMENT_TYPES:
+                problems.append(f"{source}: parameters.catchment_type: expected one of "
+                                f"{', '.join(CATCHMENT_TYPES)}, got {value!r}")
+                continue
+            changes[key] = value
         elif key == "class_speeds_kmh":
             if not isinstance(value, dict):
                 problems.append(f"{source}: parameters.class_speeds_kmh: expected a mapping class -> km/h")
@@ -207,7 +218,7 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                     rules[rule_id] = replace(rules[rule_id], value=number)
             changes[key] = rules
         else:
-            known = ", ".join((*_SCALARS, *_BANDS, "class_speeds_kmh", "rules"))
+            known = ", ".join((*_SCALARS, *_BANDS, "catchment_type", "class_speeds_kmh", "rules"))
             problems.append(f"{source}: parameters.{key}: unknown parameter (known: {known})")
     if problems:
         raise InputError("\n".join(problems))

@@ -9,6 +9,12 @@
 
 A facility's own `band_min` (minutes, e.g. "10;20") or `radius_m` replaces the defaults for it.
 Population and village counts come from network times, not from the polygons.
+
+The catchments and ambulance radii are drawn "overlap" (one exact polygon per facility) or "split"
+(each facility's own area, all of a tier from one search; see `split_areas`), by the setting
+`catchment_type`; at province scale only split is affordable. Split ambulance radii are split among
+the bases that share the same radii. In split mode a facility's population is that of the villages
+it is nearest for, within the band.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network
 from healthreach.coverage.rules import Settings
+from healthreach.coverage.split_areas import split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
 from healthreach.layers.kinds import TIER_MODE
 from healthreach.coverage.access import tier_mask
@@ -30,6 +37,15 @@ from healthreach.coverage.access import tier_mask
 Progress = Callable[[str], None]
 _EPS = 1e-6
 COLUMNS = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
+SPLIT_ABOVE_NODES = 200_000
+"""With `catchment_type: auto`, drive networks with more nodes than this get split catchments."""
+
+
+def split_mode(settings: Settings, networks: dict[str, Network]) -> bool:
+    """Whether catchments and ambulance radii are drawn split (see `Settings.catchment_type`)."""
+    if settings.catchment_type == "auto":
+        return networks["drive"].n_nodes > SPLIT_ABOVE_NODES
+    return settings.catchment_type == "split"
 
 
 def _cost_rows(net: Network, sources: np.ndarray, limit: float, *, toward: bool = True,
@@ -66,11 +82,21 @@ def facility_bands(facilities: pd.DataFrame, default: tuple[int, ...]) -> list[l
 
 def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
                settings: Settings, crs: str, *, progress: Progress | None = None) -> gpd.GeoDataFrame:
-    """Disks per facility of the catchment tiers and per band (WGS84)."""
+    """Disks per facility of the catchment tiers and per band (WGS84), overlapping or split."""
     nv = len(villages)
     pop = villages["population"].to_numpy(dtype=float)
     bands = facility_bands(facilities, settings.bands_min)
     rows, geoms = [], []
+    if split_mode(settings, networks):
+        for tier in settings.catchment_tiers:
+            members = np.flatnonzero(tier_mask(facilities, tier))
+            if len(members) and progress:
+                progress(f"catchments: {len(members)} {tier} facilities, split")
+            _split_rows(rows, geoms, facilities, members, networks[TIER_MODE[tier]], nv, pop,
+                        [[b * 60.0 for b in bands[f]] for f in members], settings.catchment_buffer_m,
+                        toward=True, weight="time", row=lambda f, limit, p, n, t=tier: _row(
+                            facilities, f, t, limit / 60.0, p, n))
+        return _frame(rows, geoms, crs)
     for tier in settings.catchment_tiers:
         net = networks[TIER_MODE[tier]]
         members = np.flatnonzero(tier_mask(facilities, tier))
@@ -90,6 +116,28 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
                 rows.append(_row(facilities, f, tier, band, pop[inside].sum(), inside.sum()))
                 geoms.append(polygon)
     return _frame(rows, geoms, crs)
+
+
+def _split_rows(rows: list[dict], geoms: list, facilities: pd.DataFrame, members: np.ndarray, net: Network,
+                nv: int, pop: np.ndarray, limits: list[list[float]], buffer_m: float, *, toward: bool, weight: str,
+                row: Callable[[int, float, float, int], dict]) -> None:
+    """Append a row and polygon per member and limit (seconds or metres): the member's split area."""
+    if not len(members):
+        return
+    near = nearest(net, net.point_node[nv + members], toward=toward, weight=weight)
+    every = sorted({b for own in limits for b in own})
+    areas = split_areas(net, near, every, buffer_m, toward=toward, weight=weight)
+    vsrc, vcost = near.source[net.point_node[:nv]], near.cost[net.point_node[:nv]]
+    people, count = np.zeros((len(every), len(members))), np.zeros((len(every), len(members)), dtype=np.int64)
+    for k, limit in enumerate(every):
+        inside = (vsrc >= 0) & (vcost <= limit + _EPS)
+        people[k] = np.bincount(vsrc[inside], weights=pop[inside], minlength=len(members))
+        count[k] = np.bincount(vsrc[inside], minlength=len(members))
+    for position, f in enumerate(members):
+        for limit in limits[position]:
+            k = every.index(limit)
+            rows.append(row(f, limit, people[k, position], count[k, position]))
+            geoms.append(areas.own[k].get(position))
 
 
 def _row(facilities: pd.DataFrame, f: int, tier: str, band: float, population: float, count: int) -> dict:
@@ -136,15 +184,29 @@ def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> g
 
 
 def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access: pd.DataFrame,
-               networks: dict[str, Network], settings: Settings, crs: str, *, tier: str = "township"
-               ) -> gpd.GeoDataFrame:
-    """Area of each facility of `tier` split by nearest facility, within the largest band."""
+               networks: dict[str, Network], settings: Settings, crs: str, *, tier: str = "township",
+               catchments: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Area of each facility of `tier` split by nearest facility, within the largest band.
+
+    In split mode the split `catchments` of that band are the answer when they hold every facility.
+    """
     nv = len(villages)
     net = networks[TIER_MODE[tier]]
     members = np.flatnonzero(tier_mask(facilities, tier))
     if not len(members):
         return _frame([], [], crs)
     band = max(settings.bands_min) * 60.0
+    if split_mode(settings, networks):
+        if catchments is not None:
+            same = catchments[(catchments["tier"] == tier) & (catchments["band_min"] == band / 60)]
+            if sorted(same["fid"]) == sorted(facilities["fid"].iloc[members]):
+                return same.reset_index(drop=True)
+        rows: list[dict] = []
+        geoms: list = []
+        _split_rows(rows, geoms, facilities, members, net, nv, access["population"].to_numpy(dtype=float),
+                    [[band]] * len(members), settings.catchment_buffer_m, toward=True, weight="time",
+                    row=lambda f, limit, p, n: _row(facilities, f, tier, limit / 60.0, p, n))
+        return _frame(rows, geoms, crs)
     near = nearest(net, net.point_node[nv + members], toward=True)
     pieces, owner = allocated_pieces(net, near, band)
     pop = access["population"].to_numpy(dtype=float)
@@ -188,10 +250,17 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
     radii = [[float(own.iat[f])] if pd.notna(own.iat[f]) else (urban if setting[f] == "urban" else rural)
              for f in members]
-    rows_of = _cost_rows(net, net.point_node[nv + members], max(max(r) for r in radii), toward=False,
-                         weight="length")
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
+    if split_mode(settings, networks):
+        for group in sorted({tuple(r) for r in radii}):
+            mine = [i for i, r in enumerate(radii) if tuple(r) == group]
+            _split_rows(rows, geoms, facilities, members[mine], net, nv, pop, [list(group)] * len(mine),
+                        settings.catchment_buffer_m, toward=False, weight="length",
+                        row=lambda f, limit, p, n: {**_row(facilities, f, "ems", np.nan, p, n), "radius_m": limit})
+        return _frame(rows, geoms, crs, [*COLUMNS, "radius_m"])
+    rows_of = _cost_rows(net, net.point_node[nv + members], max(max(r) for r in radii), toward=False,
+                         weight="length")
     for row, cost in rows_of:
         f = members[row]
         vcost = cost[net.point_node[:nv]]

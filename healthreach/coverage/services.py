@@ -80,7 +80,7 @@ def nearest_columns(
     return {
         f"{prefix}_fid": pd.array([fids[c] if o else None for c, o in zip(chosen, ok)], dtype="string"),
         f"{prefix}_time_s": np.where(ok, np.round(cost, 1), np.nan),
-        f"{prefix}_dist_m": np.where(ok, np.round(result.metres[vnodes], 1), np.nan),
+        f"{prefix}_dist_m": np.where(ok, np.round(result.metres_at(vnodes), 1), np.nan),
         f"{prefix}_line_m": np.where(ok, np.round(line, 1), np.nan),
     }
 

@@ -6,7 +6,7 @@ transposed graph from the facilities; ambulance response runs **from** the stati
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -20,14 +20,41 @@ _BLOCK_BYTES = 256 * 2**20
 
 @dataclass(frozen=True)
 class Nearest:
-    """For every node: cost to/from the nearest source, which source, and metres along that route."""
+    """For every node: cost to/from the nearest source and which source; metres along that route on demand."""
 
     cost: np.ndarray
     """Seconds (or metres for a distance search); inf where no source is reachable."""
     source: np.ndarray
     """Position in the `sources` array of the nearest source; -1 where none is reachable."""
-    metres: np.ndarray
-    """Network metres along the chosen route; NaN where unreachable."""
+    net: Network = field(repr=False)
+    pred: np.ndarray = field(repr=False)
+    """Predecessor of each node in the search's tree; -1 at sources and unreached nodes."""
+    toward: bool = True
+    weight: str = "time"
+
+    def metres_at(self, nodes: np.ndarray) -> np.ndarray:
+        """Network metres along the chosen route of each of `nodes`; NaN where unreachable.
+
+        Walks the search tree up from the given nodes only: the province's villages are some 3 % of
+        its road nodes, so this costs far less than the route length of every node.
+        """
+        nodes = np.asarray(nodes, dtype=np.int64)
+        out = np.zeros(len(nodes))
+        if self.weight == "length":
+            out = self.cost[nodes].copy()
+        else:
+            at = nodes.copy()
+            active = np.flatnonzero(self.pred[at] >= 0)
+            while len(active):
+                here = at[active]
+                up = self.pred[here]
+                # In the transposed graph up -> here stands for the real edge here -> up.
+                a, b = (here, up) if self.toward else (up, here)
+                out[active] += self.net.metres_of_fastest(a, b)
+                at[active] = up
+                active = active[self.pred[up] >= 0]
+        out[~np.isfinite(self.cost[nodes])] = np.nan
+        return out
 
 
 def _graph(net: Network, *, toward: bool, weight: str) -> sparse.csr_matrix:
@@ -47,40 +74,14 @@ def nearest(net: Network, sources: np.ndarray, *, toward: bool = True, weight: s
     n = net.n_nodes
     sources = np.asarray(sources, dtype=np.int64)
     if len(sources) == 0:
-        return Nearest(np.full(n, np.inf), np.full(n, -1), np.full(n, np.nan))
+        return Nearest(np.full(n, np.inf), np.full(n, -1), net, np.full(n, -1), toward, weight)
     graph = _graph(net, toward=toward, weight=weight)
     cost, pred, src_node = dijkstra(graph, directed=True, indices=sources, min_only=True,
                                     return_predecessors=True)
     position = np.full(n, -1, dtype=np.int64)
     position[sources[::-1]] = np.arange(len(sources))[::-1]  # a node listed twice maps to its first entry
-    reached = np.isfinite(cost)
-    source = np.where(reached, position[np.where(src_node >= 0, src_node, 0)], -1)
-    if weight == "length":
-        metres = np.where(reached, cost, np.nan)
-    else:
-        metres = _route_metres(net, pred, toward=toward)
-        metres[~reached] = np.nan
-    return Nearest(cost, source, metres)
-
-
-def _route_metres(net: Network, pred: np.ndarray, *, toward: bool) -> np.ndarray:
-    """Metres along the shortest-path tree given by `pred`, by pointer jumping (O(n log depth))."""
-    n = len(pred)
-    has = pred >= 0
-    step = np.zeros(n)
-    idx = np.flatnonzero(has)
-    # In the transposed graph pred[i] -> i stands for the real edge i -> pred[i].
-    a, b = (idx, pred[idx]) if toward else (pred[idx], idx)
-    step[idx] = net.metres_of_fastest(a, b)
-    parent = np.where(has, pred, np.arange(n))
-    total = step.copy()
-    while True:
-        grand = parent[parent]
-        if np.array_equal(grand, parent):
-            break
-        total = total + total[parent] * (parent != np.arange(n))
-        parent = grand
-    return total
+    source = np.where(src_node >= 0, position[np.maximum(src_node, 0)], -1)
+    return Nearest(cost, source, net, pred, toward, weight)
 
 
 def bounded_costs(
