@@ -171,6 +171,11 @@ def optimize(
     basemap: BasemapOpt = "none",
     shp_encoding: EncodingOpt = "utf-8",
     out_crs: OutCrsOpt = "wgs84",
+    per_county: bool = typer.Option(False, "--per-county",
+                                    help="Each county chooses its own sites for its own villages (--k per "
+                                         "county); needs county polygons in the boundaries layer."),
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
     from healthreach.workflow import optimize_project
@@ -180,7 +185,8 @@ def optimize(
     _guarded(lambda steps: _report(optimize_project(
         project, problem=problem, kind=kind, k=k, band_min=band, candidates=candidates, out=out,
         time_limit_s=time_limit, lang=_lang(lang), min_from_seat_min=min_from_seat, demand=demand, progress=steps,
-        options=_outputs(basemap, shp_encoding, out_crs))))
+        options=_outputs(basemap, shp_encoding, out_crs), per_county=per_county, workers=workers,
+        scheduler=scheduler)))
 
 
 @app.command()

@@ -192,8 +192,8 @@ def county_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, 
                          "'county'")
     names = counties["name"].astype(str).to_numpy()
     polygons = counties.geometry.to_crs("EPSG:4326").to_numpy()
-    v_home = _home(project.boundaries, project.villages.geometry, names, polygons)
-    f_home = _home(project.boundaries, project.facilities.geometry, names, polygons)
+    v_home = home_counties(project.boundaries, project.villages.geometry, names, polygons)
+    f_home = home_counties(project.boundaries, project.facilities.geometry, names, polygons)
     edge_tree = shapely.STRtree(edges.geometry.to_numpy())
     v_geom, f_geom = project.villages.geometry.to_numpy(), project.facilities.geometry.to_numpy()
     taken: set[str] = set()
@@ -212,7 +212,7 @@ def county_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, 
                         digest=part_digest(sub, part_edges, settings, own_v, own_f, name))
 
 
-def _home(boundaries: gpd.GeoDataFrame | None, points: gpd.GeoSeries, names: np.ndarray,
+def home_counties(boundaries: gpd.GeoDataFrame | None, points: gpd.GeoSeries, names: np.ndarray,
           polygons: np.ndarray) -> np.ndarray:
     """County of each point as in `assign_counties`; a point outside every county takes the nearest."""
     home = assign_counties(boundaries, points.to_crs("EPSG:4326"), default="")

@@ -183,8 +183,13 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
                      candidates: str, out: Path | None = None, time_limit_s: float = 60.0, lang: str = "zh",
                      min_from_seat_min: float = 0.0, demand: str = "population",
                      progress: Progress | None = None,
-                     options: OutputOptions | None = None) -> Path:
-    """`healthreach optimize`: choose sites, write optimized.yml and optimize.csv, then map the answer."""
+                     options: OutputOptions | None = None, per_county: bool = False,
+                     workers: int | None = None, scheduler: str | None = None) -> Path:
+    """`healthreach optimize`: choose sites, write optimized.yml and optimize.csv, then map the answer.
+
+    `per_county`: each county of the boundaries chooses its own sites (`k` per county; see
+    healthreach.partition_optimize), on Dask with `workers` > 1 or a `scheduler`, parts kept in
+    `<out>/parts/optimize/`. The comparison that follows is partitioned the same way."""
     from healthreach.maps.exports import write_csv
     from healthreach.maps.outputs import write_text
     from healthreach.scenarios import siting
@@ -202,6 +207,24 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     settings = settings_from_parameters(project.parameters, source=str(project.path))
     say(f"reading roads {project.roads.path.name}")
     edges = read_project_roads(project, progress=say)
+    base = os.path.relpath(project.path.resolve(), out.resolve())
+    if per_county:
+        from healthreach.partition_optimize import SitingJob, site_per_county
+
+        if problem != "lscp" and (k is None or k < 1):
+            raise UsageError(f"--problem {problem} needs --k N (new sites per county, at least 1)")
+        job = SitingJob(problem=problem, kind=target, k=k, band_min=band_min, candidates=candidates,
+                        time_limit_s=time_limit_s, min_from_seat_min=min_from_seat_min, demand=demand)
+        changes, table = site_per_county(project, edges, settings, job, parts_dir=out / "parts" / "optimize",
+                                         workers=workers, scheduler=scheduler, progress=say)
+        out.mkdir(parents=True, exist_ok=True)
+        document = {"name": f"optimized-{problem}-{target}-per-county".replace("_", "-"),
+                    "title": f"{problem.upper()} {target} ({band_min:g} min band), per county: solver choice",
+                    "base": base, "changes": changes}
+        write_text(siting.scenario_yaml(document), out / "optimized.yml")
+        write_csv(table, out / "optimize.csv")
+        return compare_project(project.path, [out / "optimized.yml"], out=out, lang=lang, progress=progress,
+                               options=options, workers=workers, scheduler=scheduler)
     sites = siting.candidate_sites(project, candidates, target, settings)
     sites = siting.far_from_seat(project, edges, sites, settings, min_from_seat_min * 60.0)
     band_s = band_min * 60.0
@@ -213,7 +236,6 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     solution = siting.solve(problem, cost, population, k=k, band_s=band_s,
                             fixed=sites.points["fixed"].to_numpy(), time_limit_s=time_limit_s)
     out.mkdir(parents=True, exist_ok=True)
-    base = os.path.relpath(project.path.resolve(), out.resolve())
     document = siting.solution_scenario(solution, sites, target, problem=problem, base=base, band_min=band_min)
     write_text(siting.scenario_yaml(document), out / "optimized.yml")
     write_csv(siting.solution_table(solution, sites), out / "optimize.csv")

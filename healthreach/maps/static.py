@@ -166,8 +166,11 @@ def _draw_layers(ax: Any, result: AnalysisResult, crs: str, has_cjk: bool) -> No
     if result.boundaries is not None and len(result.boundaries):
         bounds = result.boundaries.to_crs(crs)
         county = (bounds["level"] == "county").to_numpy() if "level" in bounds.columns else np.zeros(len(bounds), bool)
-        bounds[~county].boundary.plot(ax=ax, color="#7b3294", linewidth=0.7, linestyle=(0, (6, 4)), zorder=2)
-        bounds[county].boundary.plot(ax=ax, color="#40004b", linewidth=1.6, zorder=2)
+        # A province's boundaries may hold counties only (or townships only): plot what there is.
+        if (~county).any():
+            bounds[~county].boundary.plot(ax=ax, color="#7b3294", linewidth=0.7, linestyle=(0, (6, 4)), zorder=2)
+        if county.any():
+            bounds[county].boundary.plot(ax=ax, color="#40004b", linewidth=1.6, zorder=2)
         for _, row in bounds[~county].iterrows():
             name = _drawable(row.get("name"), has_cjk)
             if name:

@@ -32,12 +32,12 @@ class Candidates:
     """Columns `fid` (existing facility or ''), `name`, `fixed` (bool: already of the target tier)."""
 
 
-def candidate_sites(project, spec: str, kind: str, settings: Settings) -> Candidates:
+def candidate_sites(project, spec: str, kind: str, settings: Settings, *, allow_none: bool = False) -> Candidates:
     """Candidate sites from `existing:KIND`, `villages`, `grid:METRES` or a point file.
 
     Facilities already in the target kind's tier are added as fixed (already chosen) sites. For
     sub-centres the SUBCENTRE-CRITERIA exclusion applies: no candidate in the county-seat township
-    (the township of a county hospital).
+    (the township of a county hospital). No candidate at all is an error unless `allow_none`.
     """
     facilities, villages = project.facilities, project.villages
     tier = KIND_TIER[kind]
@@ -70,7 +70,7 @@ def candidate_sites(project, spec: str, kind: str, settings: Settings) -> Candid
     points["fid"] = points["fid"].fillna("")
     # An existing facility that is already of the tier is a fixed site, not also a candidate.
     points = points[(points["fid"] == "") | ~points.duplicated("fid", keep="last")].reset_index(drop=True)
-    if not (~points["fixed"]).any():
+    if not allow_none and not (~points["fixed"]).any():
         raise UsageError(f"--candidates {spec}: no candidate sites")
     return Candidates(gpd.GeoDataFrame(points, geometry="geometry", crs="EPSG:4326"))
 
