@@ -12,7 +12,7 @@ from healthreach.coverage.access import village_access
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.network import build_network
 from healthreach.coverage.rules import Settings
-from healthreach.coverage.traveltime import nearest
+from healthreach.coverage.traveltime import bounded_costs, nearest
 from netfixtures import CRS, edge_table, xy
 
 S = Settings()
@@ -205,3 +205,22 @@ def test_split_ambulance_radii_split_bases_that_share_radii():
         assert rows["villages"].sum() == len(villages)
         metric = rows.to_crs(CRS).geometry
         assert metric.area.sum() == pytest.approx(shapely.union_all(metric.to_numpy()).area, rel=1e-9)
+
+
+def test_auto_catchments_are_split_where_overlapping_ones_would_cost_too_much(monkeypatch):
+    edges, facilities, villages = _town_grid(4, 8)
+    networks = _networks(edges, villages, facilities)
+    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
+    assert service_areas.catchment_type(villages, facilities, networks, SPLIT) == "split"
+    # Four facilities whose hour reaches the whole town: every directed edge (roads and access legs) of
+    # the drive network four times over.
+    drive = networks["drive"]
+    reach = bounded_costs(drive, drive.point_node[len(villages):], 3600.0)
+    pieces = int((reach[:, drive.edge_to] <= 3600.0).sum())
+    assert pieces == 4 * len(drive.edge_to)
+    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces - 1)
+    assert service_areas.catchment_type(villages, facilities, networks, S) == "split"
+    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces)
+    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
+    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_NODES", 10)
+    assert service_areas.catchment_type(villages, facilities, networks, S) == "split"

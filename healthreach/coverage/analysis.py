@@ -74,6 +74,10 @@ def analyze(
     say("travel times per tier")
     access = village_access(villages, facilities, networks, village_xy, facility_xy, settings)
     lap("village_access")
+    kind = service_areas.catchment_type(villages, facilities, networks, settings)
+    if kind != settings.catchment_type:
+        say(f"catchment polygons: {kind} (catchment_type auto)")
+        settings = dataclasses.replace(settings, catchment_type=kind)
     catch = service_areas.catchments(villages, facilities, networks, settings, project.crs, progress=say)
     say("rings, dissolved and allocated catchments, ambulance radii, walking circles")
     layers = {
@@ -128,7 +132,7 @@ def analyze(
         "project": project.name,
         "inputs": {role: str(path) for role, path in project.inputs.items()},
         "settings": _jsonable(dataclasses.asdict(settings)),
-        "catchments": "split" if service_areas.split_mode(settings, networks) else "overlap",
+        "catchments": kind,
         "network": {mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
                            "road_segments": net.n_segments} for mode, net in networks.items()},
         "versions": _versions(),

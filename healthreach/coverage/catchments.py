@@ -44,7 +44,8 @@ def reached_lines(
     lo, hi = np.minimum(lo_end, hi_end), np.maximum(lo_end, hi_end)
     geoms = net.geoms[net.edge_geom[idx]]
     full = (lo <= _EPS) & (hi >= 1 - _EPS)
-    pieces: list[shapely.LineString] = list(geoms[full])
+    # A two-way road reached whole is reached both ways: one copy of its line is enough.
+    pieces: list[shapely.LineString] = list(net.geoms[np.unique(net.edge_geom[idx[full]])])
     for geom, a, b in zip(geoms[~full], lo[~full], hi[~full]):
         if b - a > _EPS:
             pieces.append(substring(geom, a, b, normalized=True))
