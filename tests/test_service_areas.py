@@ -212,12 +212,14 @@ def test_auto_catchments_are_split_where_overlapping_ones_would_cost_too_much(mo
     networks = _networks(edges, villages, facilities)
     assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
     assert service_areas.catchment_type(villages, facilities, networks, SPLIT) == "split"
-    # Four facilities whose hour reaches the whole town: every directed edge (roads and access legs) of
-    # the drive network four times over.
-    drive = networks["drive"]
-    reach = bounded_costs(drive, drive.point_node[len(villages):], 3600.0)
-    pieces = int((reach[:, drive.edge_to] <= 3600.0).sum())
-    assert pieces == 4 * len(drive.edge_to)
+    # Every band of the four facilities' catchments and of their ambulance radii (rural: 10 and 20 km),
+    # counted here from whole cost matrices.
+    nv, drive, amb = len(villages), networks["drive"], networks["ambulance"]
+    reach = bounded_costs(drive, drive.point_node[nv:], 3600.0)[:, drive.edge_to]
+    radius = bounded_costs(amb, amb.point_node[nv:], 20000.0, toward=False, weight="length")[:, amb.edge_from]
+    pieces = (sum(int((reach <= b * 60.0).sum()) for b in S.bands_min)
+              + int((radius <= 10000.0).sum()) + int((radius <= 20000.0).sum()))
+    assert pieces > 4 * len(drive.edge_to)
     monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces - 1)
     assert service_areas.catchment_type(villages, facilities, networks, S) == "split"
     monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces)

@@ -48,22 +48,30 @@ def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: d
                    settings: Settings) -> str:
     """'overlap' or 'split': the setting, or for 'auto' what the network's size and density afford.
 
-    The count of pieces takes one bounded search per catchment facility (milliseconds on a county);
-    the polygons would then take about 40 microseconds per piece."""
+    Counts the road pieces the overlapping catchments and ambulance radii would buffer and dissolve,
+    band by band: one bounded search per facility (milliseconds on a county), where the polygons would
+    take some 40 microseconds per piece."""
     if settings.catchment_type != "auto":
         return settings.catchment_type
     if networks["drive"].n_nodes > SPLIT_ABOVE_NODES:
         return "split"
     nv, pieces = len(villages), 0
     bands = facility_bands(facilities, settings.bands_min)
-    for tier in settings.catchment_tiers:
-        net = networks[TIER_MODE[tier]]
-        members = np.flatnonzero(tier_mask(facilities, tier))
+    work = [(networks[TIER_MODE[tier]], np.flatnonzero(tier_mask(facilities, tier)), True, "time",
+             [[b * 60.0 for b in bands[f]] for f in np.flatnonzero(tier_mask(facilities, tier))])
+            for tier in settings.catchment_tiers]
+    bases = np.flatnonzero(tier_mask(facilities, "ems"))
+    if len(bases):
+        work.append((networks["ambulance"], bases, False, "length", _radii(villages, facilities, bases, settings,
+                                                                       networks["ambulance"].crs)))
+    for net, members, toward, weight, limits in work:
         if not len(members):
             continue
-        longest = max(max(bands[f]) for f in members) * 60.0
-        for _, cost in _cost_rows(net, net.point_node[nv + members], longest):
-            pieces += int(np.count_nonzero(cost[net.edge_to] <= longest + _EPS))
+        ends = net.edge_to if toward else net.edge_from
+        longest = max(max(own) for own in limits)
+        for row, cost in _cost_rows(net, net.point_node[nv + members], longest, toward=toward, weight=weight):
+            reached = np.sort(cost[ends][np.isfinite(cost[ends])])
+            pieces += int(np.searchsorted(reached, np.asarray(limits[row]) + _EPS, side="right").sum())
             if pieces > SPLIT_ABOVE_PIECES:
                 return "split"
     return "overlap"
@@ -261,6 +269,17 @@ def _settings_of(facilities: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, crs: 
     return villages["setting"].to_numpy()[nearest_village]
 
 
+def _radii(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, members: np.ndarray, settings: Settings,
+           crs: str) -> list[list[float]]:
+    """Radii (metres) of each ambulance base in `members`: its own `radius_m`, else urban or rural."""
+    setting = _settings_of(facilities, villages, crs)
+    own = facilities["radius_m"] if "radius_m" in facilities else pd.Series([np.nan] * len(facilities))
+    urban = [settings.rule("EMS-RADIUS-URBAN").value]
+    rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
+    return [[float(own.iat[f])] if pd.notna(own.iat[f]) else (urban if setting[f] == "urban" else rural)
+            for f in members]
+
+
 def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
                settings: Settings, crs: str) -> gpd.GeoDataFrame:
     """Ambulance radius by network distance from each ambulance base (EMS-RADIUS-URBAN/-RURAL).
@@ -273,12 +292,7 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     members = np.flatnonzero(tier_mask(facilities, "ems"))
     if not len(members):
         return _frame([], [], crs, [*COLUMNS, "radius_m"])
-    setting = _settings_of(facilities, villages, crs)
-    own = facilities["radius_m"] if "radius_m" in facilities else pd.Series([np.nan] * len(facilities))
-    urban = [settings.rule("EMS-RADIUS-URBAN").value]
-    rural = [settings.rule("EMS-RADIUS-RURAL-10KM").value, settings.rule("EMS-RADIUS-RURAL").value]
-    radii = [[float(own.iat[f])] if pd.notna(own.iat[f]) else (urban if setting[f] == "urban" else rural)
-             for f in members]
+    radii = _radii(villages, facilities, members, settings, crs)
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
     if split_mode(settings, networks):
