@@ -40,11 +40,14 @@ import shapely
 
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.analysis import analyze
-from healthreach.coverage.network import MODES, segment_speeds_kmh
+from healthreach.coverage.indices import EXCLUDED_KINDS, fca_pairs
+from healthreach.coverage.network import MODES, build_network, segment_speeds_kmh
 from healthreach.coverage.regional import assign_counties, county_polygons
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import clip_area
 from healthreach.coverage.rules import Settings
+from healthreach.coverage.service_areas import SPLIT_ABOVE_NODES
+from healthreach.layers.crs import metric_xy
 from healthreach.layers.project import Project
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,9 @@ class PartResult:
     seconds: float
     peak_rss_mb: float
     """Peak resident memory (MB) of the worker process when the part finished."""
+    fca_pairs: pd.DataFrame | None = None
+    """2SFCA catchment pairs of the county's own facilities (`fid`, `vid`, `minutes`): the merge
+    computes the indices province-wide from them."""
 
 
 @dataclass(frozen=True)
@@ -237,11 +243,26 @@ def run_part(part: PartInput) -> PartResult:
               if name not in RECOMPUTED_LAYERS and "fid" in frame}
     trimmed = dataclasses.replace(result, villages=villages, facilities=facilities, catchments=catch,
                                   layers=layers, roads=result.roads.iloc[:0])
+    pairs = _own_fca_pairs(part)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
     return PartResult(county=part.county, digest=part.digest, result=trimmed,
                       village_pos=part.village_pos[part.own_villages],
                       facility_pos=part.facility_pos[part.own_facilities], own_fids=own_fids,
-                      seconds=round(time.perf_counter() - started, 3), peak_rss_mb=round(peak_mb, 1))
+                      seconds=round(time.perf_counter() - started, 3), peak_rss_mb=round(peak_mb, 1),
+                      fca_pairs=pairs)
+
+
+def _own_fca_pairs(part: PartInput) -> pd.DataFrame:
+    """The 2SFCA pairs of the part's own facilities, by id: complete when the buffer covers the
+    catchment's reach, as every route within it then stays on the part's roads."""
+    project = part.project
+    xy = np.vstack([metric_xy(project.villages, project.crs), metric_xy(project.facilities, project.crs)])
+    drive = build_network(part.edges, "drive", part.settings, project.crs, xy)
+    kept = ~project.facilities["kind"].isin(EXCLUDED_KINDS).to_numpy()
+    pairs = fca_pairs(project.villages, project.facilities, drive, members=np.flatnonzero(part.own_facilities & kept))
+    return pd.DataFrame({"fid": project.facilities["fid"].astype(str).to_numpy()[pairs["facility"].to_numpy()],
+                         "vid": project.villages["vid"].astype(str).to_numpy()[pairs["village"].to_numpy()],
+                         "minutes": pairs["minutes"].to_numpy()})
 
 
 PartRunner = Callable[[PartInput], PartResult]
@@ -404,7 +425,9 @@ def analyze_partitioned(
 ) -> AnalysisResult:
     """`analyze` run per county on dask.distributed and merged (see the module docstring).
 
-    `buffer_m` (metres) defaults to `default_buffer_m`. Raises InputError naming every county that
+    `buffer_m` (metres) defaults to `default_buffer_m`. `catchment_type: auto` becomes split for every
+    county when the province has more than `SPLIT_ABOVE_NODES` road segments, else overlap; split areas
+    are then split among the facilities each county's part can see. Raises InputError naming every county that
     still failed after its retries; the finished counties stay in `parts_dir` for the next run.
     """
     from healthreach.partition_merge import merge_parts
@@ -414,6 +437,11 @@ def analyze_partitioned(
     buffer_m = default_buffer_m(edges, settings) if buffer_m is None else float(buffer_m)
     if not np.isfinite(buffer_m) or buffer_m < 0:
         raise UsageError(f"partition buffer {buffer_m!r}: expected metres >= 0")
+    if settings.catchment_type == "auto":
+        # Settled once for every county, so the merged layers are all of one kind.
+        kind = "split" if len(edges) > SPLIT_ABOVE_NODES else "overlap"
+        settings = dataclasses.replace(settings, catchment_type=kind)
+        say(f"catchment polygons: {kind} in every county ({len(edges):,} road segments)")
     reach_s = buffer_m / (fastest_kmh(edges, settings) / 3.6)
     say(f"partitioning by county (buffer {buffer_m / 1000:.1f} km, exact up to {reach_s / 60:.1f} min)")
     keys: list[tuple[str, str]] = []

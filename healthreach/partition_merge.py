@@ -6,10 +6,10 @@ services, population groups, regional centres, the three-tier emergency chains, 
 dissolved catchment layers are recomputed on the merged tables with the functions `analyze` uses,
 so they equal a single run's.
 
-Tables that rest on whole-project optimisation or normalisation are kept per county and say so in
-the provenance (`partition.per_county_tables`): capacity allocation (`capacity`, `capacity_township`,
-the villages' `township_residual`), 2SFCA indices (`access_2sfca`, `access_2sfca_township`), the
-sub-centre ranking (ranked within each county, as the plans choose 1-3 sub-centres per county) and the
+The 2SFCA indices are recomputed province-wide from the catchment pairs of every county's own
+facilities. Tables that rest on whole-project optimisation are kept per county and say so in the
+provenance (`partition.per_county_tables`): capacity allocation (`capacity`, `capacity_township`,
+the villages' `township_residual`), the sub-centre ranking (ranked within each county, as the plans choose 1-3 sub-centres per county) and the
 network quality report (rows about each county's own villages and facilities).
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ from healthreach.coverage.referral import (
     THC_KINDS,
     ems_three_tier_standards,
 )
+from healthreach.coverage.indices import CATCHMENT_MIN, fca_tables_from_pairs
 from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.rules import Settings
@@ -145,6 +146,18 @@ def _per_county(parts: list[PartResult], name: str, own_vids: list[set[str]]) ->
     return pd.concat(pieces, ignore_index=True) if pieces else None
 
 
+def _merged_fca(project: Project, villages: pd.DataFrame, parts: list[PartResult], fid_pos: dict[str, int]
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """2SFCA/E2SFCA province-wide from every county's pairs (each facility's pairs come from its own
+    county's part, where its whole catchment lies when the buffer covers the catchment's reach)."""
+    pairs = pd.concat([p.fca_pairs for p in parts], ignore_index=True)
+    vid_pos = {v: i for i, v in enumerate(villages["vid"].astype(str))}
+    positions = pd.DataFrame({"facility": pairs["fid"].map(fid_pos).to_numpy(dtype=np.int64),
+                              "village": pairs["vid"].map(vid_pos).to_numpy(dtype=np.int64),
+                              "minutes": pairs["minutes"].to_numpy(dtype=float)})
+    return fca_tables_from_pairs(villages, project.facilities, positions, county=project.name)
+
+
 def unverified_villages(villages: pd.DataFrame, reach_s: float) -> np.ndarray:
     """Villages some time of which the partition cannot vouch for: beyond `reach_s` seconds, or
     empty although the village is on the network and other villages reach that tier."""
@@ -196,7 +209,11 @@ def merge_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, p
     referral = _by_facility([p.result.summary["referral"][p.result.summary["referral"]["fid"].astype(str)
                              .isin(p.own_fids)] for p in parts if "referral" in p.result.summary], fid_pos)
     summary.update({"referral": referral, "ems_3tier": chains})
-    for name in PER_COUNTY_TABLES:
+    per_county = list(PER_COUNTY_TABLES)
+    if all(p.fca_pairs is not None for p in parts):
+        summary["access_2sfca"], summary["access_2sfca_township"] = _merged_fca(project, villages, parts, fid_pos)
+        per_county = [name for name in per_county if not name.startswith("access_2sfca")]
+    for name in per_county:
         table = _per_county(parts, name, own_vids)
         if table is not None:
             summary[name] = table
@@ -209,12 +226,13 @@ def merge_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, p
         "project": project.name,
         "inputs": {role: str(path) for role, path in project.inputs.items()},
         "settings": _jsonable(dataclasses.asdict(settings)),
+        "catchments": settings.catchment_type,
         "network": {mode: {key: int(sum(p.result.provenance["network"][mode][key] for p in parts))
                            for key in ("nodes", "directed_edges", "road_segments")}
                     for mode in parts[0].result.provenance.get("network", {})},
         "versions": _versions(),
         "timings_s": _summed_timings(parts),
-        "partition": _partition_record(report, parts, villages, unverified, wall_s),
+        "partition": _partition_record(report, parts, villages, unverified, wall_s, per_county),
     }
     return AnalysisResult(
         project_name=project.name, villages=villages, facilities=facilities, catchments=catch,
@@ -232,7 +250,7 @@ def _summed_timings(parts: list[PartResult]) -> dict[str, float]:
 
 
 def _partition_record(report: PartitionReport, parts: list[PartResult], villages: pd.DataFrame,
-                      unverified: np.ndarray, wall_s: float) -> dict[str, Any]:
+                      unverified: np.ndarray, wall_s: float, per_county: list[str]) -> dict[str, Any]:
     return {
         "counties": len(parts), "buffer_m": round(report.buffer_m, 1), "exact_reach_s": round(report.reach_s, 1),
         "resumed": list(report.resumed), "wall_s": wall_s,
@@ -240,5 +258,7 @@ def _partition_record(report: PartitionReport, parts: list[PartResult], villages
                    "villages": len(p.village_pos)} for p in parts],
         "unverified_villages": int(unverified.sum()),
         "unverified_vids": villages["vid"].astype(str).to_numpy()[unverified][:100].tolist(),
-        "per_county_tables": [n for n in PER_COUNTY_TABLES],
+        "per_county_tables": per_county,
+        # The 2SFCA pairs are complete when every route within the catchment stays on a part's roads.
+        "fca_exact": bool(report.reach_s >= CATCHMENT_MIN * 60.0 and "access_2sfca" not in per_county),
     }

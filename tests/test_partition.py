@@ -1,6 +1,7 @@
 """Partitioned runs on a local Dask cluster equal a single run on a small three-county province."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import pickle
@@ -142,6 +143,12 @@ def test_parts_are_smaller_than_the_province_and_cover_every_point_once(province
         list(range(len(project.facilities)))
 
 
+def test_catchment_type_is_settled_once_like_a_single_run(single, merged):
+    result, _ = merged
+    assert result.provenance["catchments"] == single.provenance["catchments"] == "overlap"
+    assert result.provenance["settings"]["catchment_type"] == "overlap"
+
+
 def test_village_table_equals_a_single_run(single, merged):
     result, _ = merged
     assert_frame_equal(result.villages, single.villages, check_like=False)
@@ -261,10 +268,23 @@ def test_resume_skips_finished_parts_and_reruns_a_missing_one(province, cluster,
 
 def test_a_part_whose_inputs_changed_is_not_reused(province, merged):
     project, edges, settings = province
-    _, parts_dir = merged
+    result, parts_dir = merged
+    # The parts were made with `auto` settled for the whole province.
+    settings = dataclasses.replace(settings, catchment_type=result.provenance["catchments"])
     part = next(county_parts(project, edges, settings, buffer_m=BUFFER_M))
     changed = next(county_parts(project, edges.iloc[1:], settings, buffer_m=BUFFER_M))
     assert part.digest == (parts_dir / f"{part.key}.sha256").read_text().strip()
     assert changed.digest != part.digest
     with (parts_dir / f"{part.key}.pkl").open("rb") as stream:
         assert pickle.load(stream).digest == part.digest
+
+
+def test_2sfca_is_province_wide_and_equals_a_single_run(single, wide):
+    # The wide buffer covers the 30-minute catchment of every facility: the merged pairs are complete.
+    assert wide.provenance["partition"]["fca_exact"]
+    assert "access_2sfca" not in wide.provenance["partition"]["per_county_tables"]
+    for name in ("access_2sfca", "access_2sfca_township"):
+        ours, theirs = wide.summary[name], single.summary[name]
+        assert "county" not in ours.columns
+        assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=False,
+                           rtol=1e-9, atol=1e-12)

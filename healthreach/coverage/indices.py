@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from healthreach.coverage.network import Network
-from healthreach.coverage.traveltime import bounded_costs
+from healthreach.coverage.traveltime import bounded_cost_blocks
 
 # Luo & Qi (2009): upper bound of each zone (minutes, inclusive) and its weight.
 E2SFCA_STEPS: tuple[tuple[float, float], ...] = ((10.0, 1.00), (20.0, 0.68), (30.0, 0.22))
@@ -68,6 +68,31 @@ def fca(supply: np.ndarray, demand: np.ndarray, pairs: FcaMatrix,
     return np.asarray(w.T @ ratio)
 
 
+def fca_pairs(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *,
+              members: np.ndarray | None = None, catchment_min: float = CATCHMENT_MIN,
+              steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> pd.DataFrame:
+    """Facility x village pairs within the catchment (`facility`, `village`: positions in the tables;
+    `minutes`), driving toward the facility, searched a block of facilities at a time.
+
+    `members`: positions of the facilities to search from (default: all but EXCLUDED_KINDS). Villages
+    are points 0..nv-1 of `drive`, facilities nv.. in table order.
+    """
+    nv = len(villages)
+    if members is None:
+        members = np.flatnonzero(~facilities["kind"].isin(EXCLUDED_KINDS).to_numpy())
+    limit = max(catchment_min, max(b for b, _ in steps)) * 60.0
+    f_parts, v_parts, m_parts, start = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)], 0
+    for block in bounded_cost_blocks(drive, drive.point_node[nv + members], limit, toward=True):
+        cost = block[:, drive.point_node[:nv]]
+        f, v = np.nonzero(np.isfinite(cost) & (cost <= limit + 1e-6))
+        f_parts.append(members[start + f])
+        v_parts.append(v)
+        m_parts.append(cost[f, v] / 60.0)
+        start += len(block)
+    return pd.DataFrame({"facility": np.concatenate(f_parts), "village": np.concatenate(v_parts),
+                         "minutes": np.concatenate(m_parts)})
+
+
 def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *, county: str,
                catchment_min: float = CATCHMENT_MIN,
                steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,20 +102,29 @@ def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network,
     Villages are points 0..nv-1 of `drive`, facilities nv.. in table order. Facilities of the
     EXCLUDED_KINDS (ambulance bases) are left out.
     """
-    nv = len(villages)
-    keep = np.flatnonzero(~facilities["kind"].isin(EXCLUDED_KINDS).to_numpy())
+    pairs = fca_pairs(villages, facilities, drive, catchment_min=catchment_min, steps=steps)
+    return fca_tables_from_pairs(villages, facilities, pairs, county=county, catchment_min=catchment_min,
+                                 steps=steps)
+
+
+def fca_tables_from_pairs(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: pd.DataFrame, *, county: str,
+                          catchment_min: float = CATCHMENT_MIN,
+                          steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables of :func:`fca_tables` from the pairs of :func:`fca_pairs` (a partitioned run gathers
+    them from every county's own facilities)."""
+    excluded = facilities["kind"].isin(EXCLUDED_KINDS).to_numpy()
+    pairs = pairs[~excluded[pairs["facility"].to_numpy()]]
     population = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
-    limit = max(catchment_min, max(b for b, _ in steps)) * 60.0
-    if len(keep):
-        cost = bounded_costs(drive, drive.point_node[nv + keep], limit, toward=True)[:, drive.point_node[:nv]]
-    else:
-        cost = np.full((0, nv), np.inf)
-    plain = cost_pairs(cost, catchment_min)
-    enhanced = cost_pairs(cost, max(b for b, _ in steps))
+    shape = (len(facilities), len(villages))
+    f, v, m = (pairs[c].to_numpy() for c in ("facility", "village", "minutes"))
+    plain_in, enhanced_in = m <= catchment_min + 1e-8, m <= max(b for b, _ in steps) + 1e-8
+    plain = FcaMatrix(f[plain_in], v[plain_in], m[plain_in], shape)
+    enhanced = FcaMatrix(f[enhanced_in], v[enhanced_in], m[enhanced_in], shape)
     out = pd.DataFrame({"vid": villages["vid"].to_numpy(dtype=object), "name": villages["name"].to_numpy(dtype=object),
                         "township": villages["township"].to_numpy(dtype=object), "population": population})
     for resource in RESOURCES:
-        supply = pd.to_numeric(facilities[resource].iloc[keep], errors="coerce").fillna(0).to_numpy(dtype=float)
+        supply = pd.to_numeric(facilities[resource], errors="coerce").fillna(0).to_numpy(dtype=float)
+        supply[excluded] = 0.0
         out[f"{resource}_2sfca"] = fca(supply, population, plain) * 1000
         out[f"{resource}_e2sfca"] = fca(supply, population, enhanced, steps) * 1000
     return out, _weighted_means(out, county)
