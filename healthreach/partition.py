@@ -244,7 +244,7 @@ def run_part(part: PartInput) -> PartResult:
     trimmed = dataclasses.replace(result, villages=villages, facilities=facilities, catchments=catch,
                                   layers=layers, roads=result.roads.iloc[:0])
     pairs = _own_fca_pairs(part)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+    peak_mb = peak_rss_mb()
     return PartResult(county=part.county, digest=part.digest, result=trimmed,
                       village_pos=part.village_pos[part.own_villages],
                       facility_pos=part.facility_pos[part.own_facilities], own_fids=own_fids,
@@ -263,6 +263,21 @@ def _own_fca_pairs(part: PartInput) -> pd.DataFrame:
     return pd.DataFrame({"fid": project.facilities["fid"].astype(str).to_numpy()[pairs["facility"].to_numpy()],
                          "vid": project.villages["vid"].astype(str).to_numpy()[pairs["village"].to_numpy()],
                          "minutes": pairs["minutes"].to_numpy()})
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory (MB) of this process so far.
+
+    Linux's VmHWM belongs to the process's own address space; `ru_maxrss` is not used because a worker
+    started by fork and exec inherits its parent's figure (the driver holding the province's roads).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 PartRunner = Callable[[PartInput], PartResult]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from healthreach.partition import (
     county_parts,
     default_buffer_m,
     load_part,
+    peak_rss_mb,
     run_parts,
 )
 from healthreach.scenarios import siting
@@ -109,7 +109,7 @@ def site_county(job: SitingJob, part: PartInput) -> CountySiting:
             table = siting.solution_table(solution, sites)
             table.insert(0, "county", part.county)
             table["note"] = note
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = peak_rss_mb()
     return CountySiting(county=part.county, digest=part.digest, changes=changes, table=table, note=note,
                         seconds=round(time.perf_counter() - started, 3), peak_rss_mb=round(peak_mb, 1),
                         village_pos=part.village_pos[part.own_villages])

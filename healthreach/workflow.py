@@ -1,6 +1,7 @@
 """The commands' work as library calls: run, compare, demo, validate (the CLI only parses arguments)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +84,9 @@ def compare(project: Project, scenarios: Sequence[Any], *, edges: Any = None, se
     edges = edges if edges is not None else read_project_roads(project, progress=say)
     run = run or (lambda p, e, s, _label: analyze(p, edges=e, settings=s, progress=say))
     baseline = run(project, edges, settings, "baseline")
+    # Scenarios draw their catchments as the baseline did, so the maps compare like with like.
+    kind = baseline.provenance.get("catchments", settings.catchment_type)
+    settings = dataclasses.replace(settings, catchment_type=kind)
     outcomes = []
     for scenario in scenarios:
         say(f"scenario {scenario.name}")

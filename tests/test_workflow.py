@@ -344,3 +344,21 @@ def test_split_catchments_on_the_sample_count_what_the_overlapping_ones_do(proje
     assert list(alloc["fid"]) == list(top["fid"]) and list(alloc["population"]) == list(top["population"])
     out = write_outputs(result, tmp_path / "split")
     assert len(gpd.read_file(out / "catchments.gpkg", layer="allocation")) == len(alloc)
+
+
+def test_scenarios_draw_catchments_as_the_baseline_did(project):
+    from healthreach.coverage.analysis import analyze
+    from healthreach.scenarios.scenario import load_scenario
+    from healthreach.workflow import compare
+
+    seen = []
+
+    def run(p, e, s, tag):
+        seen.append((tag, s.catchment_type))
+        return analyze(p, edges=e, settings=s)
+
+    scenario = load_scenario(SAMPLE_DIR / "scenarios" / "ems-farthest-township.yml")
+    baseline, (outcome,) = compare(project, [scenario], run=run)
+    assert seen[0] == ("baseline", "auto")
+    assert seen[1] == (f"scenario_{scenario.name}", baseline.provenance["catchments"])
+    assert outcome.result.provenance["catchments"] == baseline.provenance["catchments"]

@@ -72,7 +72,7 @@ def split_areas(net: Network, near: Nearest, bands: list[float] | np.ndarray, bu
     `near` is the multi-source search of :func:`healthreach.coverage.traveltime.nearest` made with the
     same `toward` and `weight`; `buffer_m` (metres) sets the cell side as described above.
     """
-    from affine import Affine
+    from rasterio.transform import Affine
 
     if not buffer_m > 0:
         raise ValueError(f"catchment buffer must be > 0 metres, got {buffer_m!r}")
