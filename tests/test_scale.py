@@ -169,6 +169,9 @@ def test_cost_blocks_equal_the_whole_matrix(monkeypatch):
     blocks = list(bounded_cost_blocks(net, sources, 150.0))
     assert [len(b) for b in blocks] == [2, 2, 2, 1]
     np.testing.assert_array_equal(np.vstack(blocks), whole)
+    # Only some columns (the villages), gathered block by block.
+    at = net.point_node[[4, 0, 6]]
+    np.testing.assert_array_equal(bounded_costs(net, sources, 150.0, at=at), whole[:, at])
 
 
 def test_parallel_roads_keep_the_fastest_for_time_and_the_shortest_for_length():

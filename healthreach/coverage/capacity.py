@@ -164,8 +164,7 @@ def capacity_coverage(villages: pd.DataFrame, facilities: pd.DataFrame, drive: N
         order = processing_order(table, capacity, options)
         limit = band * 60.0
         if len(members):
-            full_cost = bounded_costs(drive, drive.point_node[nv + members], limit, toward=True)
-            cost = full_cost[:, drive.point_node[:nv]]
+            cost = bounded_costs(drive, drive.point_node[nv + members], limit, toward=True, at=drive.point_node[:nv])
         else:
             cost = np.full((0, nv), np.inf)
         allocation = allocate(population, cost, capacity, order, limit)

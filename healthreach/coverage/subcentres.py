@@ -84,7 +84,7 @@ def rank_subcentres(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Net
     seat_cost = to_seat.cost[thc_nodes]
     hospital_time = nearest(drive, drive.point_node[nv + hospitals], toward=True).cost[vnodes]
     far = ~(hospital_time <= FAR_FROM_HOSPITAL_MIN * 60 + 1e-6)
-    cost = bounded_costs(drive, thc_nodes, max(RADIATED_BANDS_MIN) * 60.0, toward=True)[:, vnodes] \
+    cost = bounded_costs(drive, thc_nodes, max(RADIATED_BANDS_MIN) * 60.0, toward=True, at=vnodes) \
         if len(thc) else np.full((0, nv), np.inf)
     town_pop = pd.Series(population).groupby(villages["township"].to_numpy(dtype=object)).sum()
 

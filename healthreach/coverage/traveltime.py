@@ -85,18 +85,21 @@ def nearest(net: Network, sources: np.ndarray, *, toward: bool = True, weight: s
 
 
 def bounded_costs(
-    net: Network, sources: np.ndarray, limit: float, *, toward: bool = True, weight: str = "time"
+    net: Network, sources: np.ndarray, limit: float, *, toward: bool = True, weight: str = "time",
+    at: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cost (seconds or metres) from/to each source for every node, inf beyond `limit` (inclusive).
 
-    Returns a dense array of shape (len(sources), n_nodes): 8 bytes per source and node, so for many
-    sources on a large network iterate :func:`bounded_cost_blocks` instead.
+    Returns a dense array of shape (len(sources), n_nodes), or (len(sources), len(at)) for the nodes
+    `at` only (e.g. the villages): the searches run a block of sources at a time, so only the columns
+    kept cost memory. Without `at`, 8 bytes per source and node: at province scale iterate
+    :func:`bounded_cost_blocks` instead.
     """
     sources = np.asarray(sources, dtype=np.int64)
-    out = np.empty((len(sources), net.n_nodes))
+    out = np.empty((len(sources), net.n_nodes if at is None else len(at)))
     start = 0
     for block in bounded_cost_blocks(net, sources, limit, toward=toward, weight=weight):
-        out[start : start + len(block)] = block
+        out[start : start + len(block)] = block if at is None else block[:, at]
         start += len(block)
     return out
 

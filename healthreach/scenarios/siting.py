@@ -162,8 +162,7 @@ def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: 
     xy = np.vstack([metric_xy(g, project.crs) for g in frames])
     net = build_network(edges, mode, settings, project.crs, xy)
     nv = len(project.villages)
-    costs = bounded_costs(net, net.point_node[nv:], limit_s, toward=tier != "ems")
-    return costs[:, net.point_node[:nv]].T
+    return bounded_costs(net, net.point_node[nv:], limit_s, toward=tier != "ems", at=net.point_node[:nv]).T
 
 
 def solve(problem: str, cost: np.ndarray, population: np.ndarray, *, k: int | None, band_s: float,
