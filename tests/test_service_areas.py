@@ -155,7 +155,8 @@ def _town_grid(n_fac: int, seed: int, *, own_bands: bool = False):
 def test_split_catchments_count_each_village_once_and_do_not_overlap():
     edges, facilities, villages = _town_grid(4, 8, own_bands=True)
     networks = _networks(edges, villages, facilities)
-    assert service_areas.split_mode(SPLIT, networks) and not service_areas.split_mode(S, networks)
+    assert service_areas.catchment_type(villages, facilities, networks, SPLIT) == "split"
+    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
     catch = service_areas.catchments(villages, facilities, networks, SPLIT, CRS)
     overlap = service_areas.catchments(villages, facilities, networks, S, CRS)
     # The same rows as overlapping catchments, the first facility with its own bands.

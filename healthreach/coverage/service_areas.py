@@ -57,9 +57,11 @@ def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: d
         return "split"
     nv, pieces = len(villages), 0
     bands = facility_bands(facilities, settings.bands_min)
-    work = [(networks[TIER_MODE[tier]], np.flatnonzero(tier_mask(facilities, tier)), True, "time",
-             [[b * 60.0 for b in bands[f]] for f in np.flatnonzero(tier_mask(facilities, tier))])
-            for tier in settings.catchment_tiers]
+    work = []
+    for tier in settings.catchment_tiers:
+        members = np.flatnonzero(tier_mask(facilities, tier))
+        limits = [[b * 60.0 for b in bands[f]] for f in members]
+        work.append((networks[TIER_MODE[tier]], members, True, "time", limits))
     bases = np.flatnonzero(tier_mask(facilities, "ems"))
     if len(bases):
         work.append((networks["ambulance"], bases, False, "length", _radii(villages, facilities, bases, settings,
@@ -75,14 +77,6 @@ def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: d
             if pieces > SPLIT_ABOVE_PIECES:
                 return "split"
     return "overlap"
-
-
-def split_mode(settings: Settings, networks: dict[str, Network]) -> bool:
-    """Whether catchments and ambulance radii are drawn split (`auto` decided by network size alone;
-    `analyze` first settles it with :func:`catchment_type`)."""
-    if settings.catchment_type == "auto":
-        return networks["drive"].n_nodes > SPLIT_ABOVE_NODES
-    return settings.catchment_type == "split"
 
 
 def _cost_rows(net: Network, sources: np.ndarray, limit: float, *, toward: bool = True,
@@ -124,7 +118,7 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     pop = villages["population"].to_numpy(dtype=float)
     bands = facility_bands(facilities, settings.bands_min)
     rows, geoms = [], []
-    if split_mode(settings, networks):
+    if catchment_type(villages, facilities, networks, settings) == "split":
         for tier in settings.catchment_tiers:
             members = np.flatnonzero(tier_mask(facilities, tier))
             if len(members) and progress:
@@ -233,7 +227,7 @@ def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access:
     if not len(members):
         return _frame([], [], crs)
     band = max(settings.bands_min) * 60.0
-    if split_mode(settings, networks):
+    if catchment_type(villages, facilities, networks, settings) == "split":
         if catchments is not None:
             same = catchments[(catchments["tier"] == tier) & (catchments["band_min"] == band / 60)]
             if sorted(same["fid"]) == sorted(facilities["fid"].iloc[members]):
@@ -295,7 +289,7 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     radii = _radii(villages, facilities, members, settings, crs)
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
-    if split_mode(settings, networks):
+    if catchment_type(villages, facilities, networks, settings) == "split":
         for group in sorted({tuple(r) for r in radii}):
             mine = [i for i, r in enumerate(radii) if tuple(r) == group]
             _split_rows(rows, geoms, facilities, members[mine], net, nv, pop, [list(group)] * len(mine),
