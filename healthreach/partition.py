@@ -425,6 +425,35 @@ def run_parts(
     return report
 
 
+def run_and_load(parts: Iterator[PartInput], parts_dir: Path, *, workers: int | None = None,
+                 scheduler: str | None = None, retries: int = 2, runner: Callable[[PartInput], Any] = run_part,
+                 progress: Progress | None = None) -> tuple[list[Any], PartitionReport]:
+    """`run_parts`, then every part's result read back in the order of `parts`.
+
+    Raises InputError naming every county that still failed after its retries; the finished counties
+    stay in `parts_dir` for the next run.
+    """
+    keys: list[str] = []
+
+    def listed() -> Iterator[PartInput]:
+        for part in parts:
+            keys.append(part.key)
+            yield part
+
+    report = run_parts(listed(), parts_dir, workers=workers, scheduler=scheduler, retries=retries,
+                       runner=runner, progress=progress)
+    if report.failed:
+        lines = "\n".join(f"  {county}: {error}" for county, error in report.failed.items())
+        raise InputError(f"{len(report.failed)} of {len(keys)} counties failed (finished counties are kept in "
+                         f"{parts_dir} and skipped when the run is repeated):\n{lines}")
+    return [load_part(parts_dir, key) for key in keys], report
+
+
+def is_partitioned(workers: int | None, scheduler: str | None) -> bool:
+    """Whether the commands run per county on Dask: `workers` > 1 or a `scheduler` address."""
+    return scheduler is not None or (workers is not None and workers > 1)
+
+
 def analyze_partitioned(
     project: Project,
     *,
@@ -459,22 +488,11 @@ def analyze_partitioned(
         say(f"catchment polygons: {kind} in every county ({len(edges):,} road segments)")
     reach_s = buffer_m / (fastest_kmh(edges, settings) / 3.6)
     say(f"partitioning by county (buffer {buffer_m / 1000:.1f} km, exact up to {reach_s / 60:.1f} min)")
-    keys: list[tuple[str, str]] = []
-
-    def listed() -> Iterator[PartInput]:
-        for part in county_parts(project, edges, settings, buffer_m=buffer_m):
-            keys.append((part.county, part.key))
-            yield part
-
-    report = run_parts(listed(), parts_dir, workers=workers, scheduler=scheduler, retries=retries,
-                       runner=runner, progress=say)
+    results, report = run_and_load(county_parts(project, edges, settings, buffer_m=buffer_m), parts_dir,
+                                   workers=workers, scheduler=scheduler, retries=retries, runner=runner,
+                                   progress=say)
     report.buffer_m, report.reach_s = buffer_m, reach_s
-    if report.failed:
-        lines = "\n".join(f"  {county}: {error}" for county, error in report.failed.items())
-        raise InputError(f"{len(report.failed)} of {len(keys)} counties failed (finished counties are kept in "
-                         f"{parts_dir} and skipped when the run is repeated):\n{lines}")
-    say(f"merging {len(keys)} counties")
-    results = [load_part(parts_dir, key) for _, key in keys]
+    say(f"merging {len(results)} counties")
     return merge_parts(project, edges, settings, results, report=report,
                        wall_s=round(time.perf_counter() - started, 3))
 
@@ -491,7 +509,7 @@ def analysis_runner(*, workers: int | None, scheduler: str | None, parts_root: P
     """
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: expected a number of worker processes >= 1")
-    partitioned = scheduler is not None or (workers is not None and workers > 1)
+    partitioned = is_partitioned(workers, scheduler)
 
     def run(project: Project, edges: gpd.GeoDataFrame, settings: Settings, tag: str) -> AnalysisResult:
         if not partitioned:

@@ -23,18 +23,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from healthreach._errors import InputError, UsageError
+from healthreach._errors import UsageError
 from healthreach.coverage.regional import county_polygons
 from healthreach.coverage.rules import Settings
 from healthreach.layers.project import Project
 from healthreach.partition import (
     PartInput,
-    home_counties,
     county_parts,
     default_buffer_m,
-    load_part,
+    home_counties,
+    is_partitioned,
     peak_rss_mb,
-    run_parts,
+    run_and_load,
 )
 from healthreach.scenarios import siting
 
@@ -145,22 +145,12 @@ def site_per_county(project: Project, edges: gpd.GeoDataFrame, settings: Setting
             yield dataclasses.replace(part, digest=hashlib.sha256((part.digest + salt).encode()).hexdigest())
 
     runner = partial(site_county, job)
-    results: list[CountySiting] = []
-    if scheduler is not None or (workers is not None and workers > 1):
-        keys: list[str] = []
-
-        def listed() -> Iterator[PartInput]:
-            for part in parts():
-                keys.append(part.key)
-                yield part
-
-        report = run_parts(listed(), parts_dir, workers=workers, scheduler=scheduler, runner=runner, progress=say)
-        if report.failed:
-            lines = "\n".join(f"  {county}: {error}" for county, error in report.failed.items())
-            raise InputError(f"{len(report.failed)} counties failed (finished counties are kept in {parts_dir} "
-                             f"and skipped when the run is repeated):\n{lines}")
-        results = [load_part(parts_dir, key) for key in keys]
+    results: list[CountySiting]
+    if is_partitioned(workers, scheduler):
+        results, _ = run_and_load(parts(), parts_dir, workers=workers, scheduler=scheduler, runner=runner,
+                                  progress=say)
     else:
+        results = []
         for part in parts():
             say(f"county {part.county}: siting")
             results.append(runner(part))
