@@ -40,14 +40,12 @@ import shapely
 
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.analysis import analyze
-from healthreach.coverage.indices import EXCLUDED_KINDS, fca_pairs
-from healthreach.coverage.network import MODES, build_network, segment_speeds_kmh
+from healthreach.coverage.network import MODES, segment_speeds_kmh
 from healthreach.coverage.regional import assign_counties, county_polygons
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.roads import clip_area
 from healthreach.coverage.rules import Settings
 from healthreach.coverage.service_areas import SPLIT_ABOVE_NODES
-from healthreach.layers.crs import metric_xy
 from healthreach.layers.project import Project
 
 log = logging.getLogger(__name__)
@@ -242,27 +240,22 @@ def run_part(part: PartInput) -> PartResult:
     layers = {name: frame[frame["fid"].astype(str).isin(own_fids)] for name, frame in result.layers.items()
               if name not in RECOMPUTED_LAYERS and "fid" in frame}
     trimmed = dataclasses.replace(result, villages=villages, facilities=facilities, catchments=catch,
-                                  layers=layers, roads=result.roads.iloc[:0])
-    pairs = _own_fca_pairs(part)
-    peak_mb = peak_rss_mb()
+                                  layers=layers, roads=result.roads.iloc[:0], fca_pairs=None)
     return PartResult(county=part.county, digest=part.digest, result=trimmed,
                       village_pos=part.village_pos[part.own_villages],
                       facility_pos=part.facility_pos[part.own_facilities], own_fids=own_fids,
-                      seconds=round(time.perf_counter() - started, 3), peak_rss_mb=round(peak_mb, 1),
-                      fca_pairs=pairs)
+                      seconds=round(time.perf_counter() - started, 3), peak_rss_mb=round(peak_rss_mb(), 1),
+                      fca_pairs=_own_fca_pairs(part, result.fca_pairs))
 
 
-def _own_fca_pairs(part: PartInput) -> pd.DataFrame:
+def _own_fca_pairs(part: PartInput, pairs: pd.DataFrame) -> pd.DataFrame:
     """The 2SFCA pairs of the part's own facilities, by id: complete when the buffer covers the
     catchment's reach, as every route within it then stays on the part's roads."""
     project = part.project
-    xy = np.vstack([metric_xy(project.villages, project.crs), metric_xy(project.facilities, project.crs)])
-    drive = build_network(part.edges, "drive", part.settings, project.crs, xy)
-    kept = ~project.facilities["kind"].isin(EXCLUDED_KINDS).to_numpy()
-    pairs = fca_pairs(project.villages, project.facilities, drive, members=np.flatnonzero(part.own_facilities & kept))
-    return pd.DataFrame({"fid": project.facilities["fid"].astype(str).to_numpy()[pairs["facility"].to_numpy()],
-                         "vid": project.villages["vid"].astype(str).to_numpy()[pairs["village"].to_numpy()],
-                         "minutes": pairs["minutes"].to_numpy()})
+    own = pairs[part.own_facilities[pairs["facility"].to_numpy()]]
+    return pd.DataFrame({"fid": project.facilities["fid"].astype(str).to_numpy()[own["facility"].to_numpy()],
+                         "vid": project.villages["vid"].astype(str).to_numpy()[own["village"].to_numpy()],
+                         "minutes": own["minutes"].to_numpy()})
 
 
 def peak_rss_mb() -> float:

@@ -146,16 +146,14 @@ def _per_county(parts: list[PartResult], name: str, own_vids: list[set[str]]) ->
     return pd.concat(pieces, ignore_index=True) if pieces else None
 
 
-def _merged_fca(project: Project, villages: pd.DataFrame, parts: list[PartResult], fid_pos: dict[str, int]
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """2SFCA/E2SFCA province-wide from every county's pairs (each facility's pairs come from its own
+def _merged_fca_pairs(villages: pd.DataFrame, parts: list[PartResult], fid_pos: dict[str, int]) -> pd.DataFrame:
+    """Every county's 2SFCA pairs by position in the full tables (each facility's pairs come from its own
     county's part, where its whole catchment lies when the buffer covers the catchment's reach)."""
     pairs = pd.concat([p.fca_pairs for p in parts], ignore_index=True)
     vid_pos = {v: i for i, v in enumerate(villages["vid"].astype(str))}
-    positions = pd.DataFrame({"facility": pairs["fid"].map(fid_pos).to_numpy(dtype=np.int64),
-                              "village": pairs["vid"].map(vid_pos).to_numpy(dtype=np.int64),
-                              "minutes": pairs["minutes"].to_numpy(dtype=float)})
-    return fca_tables_from_pairs(villages, project.facilities, positions, county=project.name)
+    return pd.DataFrame({"facility": pairs["fid"].map(fid_pos).to_numpy(dtype=np.int64),
+                         "village": pairs["vid"].map(vid_pos).to_numpy(dtype=np.int64),
+                         "minutes": pairs["minutes"].to_numpy(dtype=float)})
 
 
 def unverified_villages(villages: pd.DataFrame, reach_s: float) -> np.ndarray:
@@ -210,8 +208,11 @@ def merge_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, p
                              .isin(p.own_fids)] for p in parts if "referral" in p.result.summary], fid_pos)
     summary.update({"referral": referral, "ems_3tier": chains})
     per_county = list(PER_COUNTY_TABLES)
+    pairs = None
     if all(p.fca_pairs is not None for p in parts):
-        summary["access_2sfca"], summary["access_2sfca_township"] = _merged_fca(project, villages, parts, fid_pos)
+        pairs = _merged_fca_pairs(villages, parts, fid_pos)
+        summary["access_2sfca"], summary["access_2sfca_township"] = fca_tables_from_pairs(
+            villages, project.facilities, pairs, county=project.name)
         per_county = [name for name in per_county if not name.startswith("access_2sfca")]
     for name in per_county:
         table = _per_county(parts, name, own_vids)
@@ -237,7 +238,7 @@ def merge_parts(project: Project, edges: gpd.GeoDataFrame, settings: Settings, p
     return AnalysisResult(
         project_name=project.name, villages=villages, facilities=facilities, catchments=catch,
         roads=edges[["highway", "name", "geometry"]].copy(), boundaries=project.boundaries,
-        standards=standards, summary=summary, provenance=provenance, layers=layers,
+        standards=standards, summary=summary, provenance=provenance, fca_pairs=pairs, layers=layers,
     )
 
 

@@ -25,7 +25,7 @@ from healthreach.coverage.rules import Settings, settings_from_parameters
 from healthreach.coverage.standards import check_standards
 from healthreach.layers.crs import metric_xy
 from healthreach.coverage.capacity import capacity_coverage
-from healthreach.coverage.indices import fca_tables
+from healthreach.coverage.indices import fca_pairs, fca_tables_from_pairs
 from healthreach.coverage.referral import ems_three_tier, ems_three_tier_standards, referral_times
 from healthreach.coverage.subcentres import rank_subcentres
 
@@ -121,7 +121,8 @@ def analyze(
     standards = pd.concat([standards, ems_three_tier_standards(chains, settings)], ignore_index=True)
     capacity = capacity_coverage(villages, facilities, drive, county=project.name)
     access["township_residual"] = capacity.residual["township"]
-    fca_villages, fca_townships = fca_tables(villages, facilities, drive, county=project.name)
+    pairs = fca_pairs(villages, facilities, drive)
+    fca_villages, fca_townships = fca_tables_from_pairs(villages, facilities, pairs, county=project.name)
     summary.update({"referral": referral_times(facilities, drive, nv=nv), "ems_3tier": chains,
                     "capacity": capacity.facilities, "capacity_township": capacity.townships,
                     "access_2sfca": fca_villages, "access_2sfca_township": fca_townships,
@@ -141,7 +142,7 @@ def analyze(
     return AnalysisResult(
         project_name=project.name, villages=access, facilities=analysed, catchments=catch, roads=roads,
         boundaries=project.boundaries, standards=standards, summary=summary, provenance=provenance,
-        layers=layers,
+        fca_pairs=pairs, layers=layers,
     )
 
 
