@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test browser-deps clean
+.PHONY: demo test browser-deps cjk-font clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) cjk-font
 	$(VENV)/bin/healthreach demo
+
+# The pictures' Chinese labels need a CJK font (Debian's fonts-noto-cjk): installed when missing and we
+# may (root); otherwise the demo draws its pictures in English and says which package to install.
+cjk-font:
+	@if fc-list 2>/dev/null | grep -qi "noto.*cjk"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; \
+	else \
+		echo "No CJK font: the pictures will be labelled in English. For Chinese labels run:"; \
+		echo "  sudo apt-get install -y fonts-noto-cjk"; \
+	fi
 
 # Chromium (Debian's package) and CJK fonts for the browser tests: installed when missing and we may
 # (root); otherwise the one command to run is printed and the tests stop.

@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.layers.project import Project, RoadsSource
 from healthreach.partition import analyze_partitioned, fastest_kmh
 

@@ -2,7 +2,7 @@
 
 Generates a synthetic province (seeded): a perturbed grid road network of about 1.04 million
 junctions over 416 x 408 km with a hierarchy of road classes (motorway to track) and some one-way
-streets, as the road edge table of `healthreach.coverage.roads` (WGS84); 28,000 villages; 1,400
+streets, as the road edge table of `healthreach.layers.roads` (WGS84); 28,000 villages; 1,400
 township health centres and 100 sub-centres; 26,000 village clinics; county hospitals, community
 stations and emergency stations. Then, in the same run:
 
@@ -36,10 +36,10 @@ from pyproj import Transformer
 from healthreach.coverage.access import ACCESS_TIERS, tier_mask, village_access
 from healthreach.coverage import service_areas
 from healthreach.coverage.network import build_networks
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.standards import check_standards
 from healthreach.coverage.traveltime import nearest
-from healthreach.layers.kinds import TIER_MODE
+from healthreach.tiers import TIERS
 from healthreach.layers.project import Project, RoadsSource
 
 CRS = "EPSG:4546"  # CGCS2000 3-degree Gauss-Krueger, CM 111 E (metres)
@@ -242,9 +242,9 @@ def _searches(project: Project, networks: dict) -> list[tuple[str, str, np.ndarr
     nv = len(project.villages)
     out = []
     for tier in ACCESS_TIERS:
-        net = networks[TIER_MODE[tier]]
+        net = networks[TIERS[tier].mode]
         members = np.flatnonzero(tier_mask(project.facilities, tier))
-        out.append((tier, TIER_MODE[tier], net.point_node[nv + members], tier != "ems"))
+        out.append((tier, TIERS[tier].mode, net.point_node[nv + members], tier != "ems"))
     return out
 
 

@@ -40,11 +40,11 @@ import shapely
 
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.analysis import analyze
-from healthreach.coverage.network import MODES, segment_speeds_kmh
+from healthreach.layers.roads.speeds import MODES, segment_speeds_kmh
 from healthreach.coverage.regional import assign_counties, county_polygons
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.roads import clip_area
-from healthreach.coverage.rules import Settings
+from healthreach.layers.roads import clip_area
+from healthreach.config import Settings
 from healthreach.coverage.service_areas import SPLIT_ABOVE_NODES
 from healthreach.layers.project import Project
 

@@ -38,7 +38,7 @@ from healthreach.coverage.referral import (
 from healthreach.coverage.indices import CATCHMENT_MIN, fca_tables_from_pairs
 from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.services import group_summary, service_summary
 from healthreach.coverage.standards import check_standards

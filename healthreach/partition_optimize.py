@@ -25,7 +25,7 @@ import pandas as pd
 
 from healthreach._errors import UsageError
 from healthreach.coverage.regional import county_polygons
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.layers.project import Project
 from healthreach.partition import (
     PartInput,

@@ -15,9 +15,9 @@ import pandas as pd
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.analysis import analyze
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.roads import read_project_roads
-from healthreach.coverage.rules import settings_from_parameters
-from healthreach.layers.kinds import KINDS, normalise_kind
+from healthreach.layers.roads import read_project_roads
+from healthreach.config import settings_from_parameters
+from healthreach.tiers import KINDS, normalise_kind
 from healthreach.layers.project import Project, load_project, validate_project
 from healthreach.maps.exports import hash_file
 from healthreach.partition import analysis_runner

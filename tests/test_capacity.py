@@ -15,7 +15,7 @@ from healthreach.coverage.capacity import (
     village_doctor_capacity,
 )
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.standards import required_village_doctors
 from netfixtures import CRS, edge_table, xy
 

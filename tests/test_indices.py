@@ -8,7 +8,7 @@ from access import Access, weights
 
 from healthreach.coverage.indices import E2SFCA_STEPS, cost_pairs, fca, fca_tables, step_weights
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import bounded_costs
 from netfixtures import CRS, edge_table, xy
 

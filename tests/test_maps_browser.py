@@ -224,7 +224,7 @@ def test_service_overlay_toggles_and_popup_gives_the_service_minutes(open_map) -
     result = service_result()
     opened = open_map(coverage_map_html(result))
     page = opened.page
-    overlay = f"{labels.text('service', 'zh')}：{labels.SERVICE_NAMES['stroke']['zh']}"
+    overlay = f"{labels.text('service', 'zh')}：{labels.tier_name('stroke', 'zh')}"
     assert overlay in _layer_names(page)
     assert page.locator("path.hr-service-stroke").count() == 0  # hidden by default
     page.locator(".leaflet-control-layers").hover()

@@ -331,7 +331,7 @@ def test_service_overlays_hidden_escaped_and_only_for_services_present(lang: str
     sep = "：" if lang == "zh" else ": "
     offered = {"chest_pain": 1, "stroke": 1, "regional_centre": 1, "tcm_hall": 1}
     for service, facilities in offered.items():
-        name = labels.esc(f"{labels.text('service', lang)}{sep}{labels.SERVICE_NAMES[service][lang]}")
+        name = labels.esc(f"{labels.text('service', lang)}{sep}{labels.tier_name(service, lang)}")
         assert name in overlays, name
         assert f"{overlays[name]}.addTo(" not in page  # hidden until the user ticks it
         assert page.count(f"hr-service-{service}\"") == facilities

@@ -17,8 +17,8 @@ import shapely
 from pandas.testing import assert_frame_equal
 
 from healthreach.coverage.analysis import analyze
-from healthreach.coverage.roads import read_project_roads
-from healthreach.coverage.rules import settings_from_parameters
+from healthreach.layers.roads import read_project_roads
+from healthreach.config import settings_from_parameters
 from healthreach.layers.project import load_project
 from healthreach.partition import (
     PartInput,

@@ -13,8 +13,8 @@ from test_partition import COUNTIES, _write_province
 
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import build_network
-from healthreach.coverage.roads import read_project_roads
-from healthreach.coverage.rules import settings_from_parameters
+from healthreach.layers.roads import read_project_roads
+from healthreach.config import settings_from_parameters
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from healthreach.layers.crs import metric_xy
 from healthreach.layers.project import load_project

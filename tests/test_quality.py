@@ -12,7 +12,7 @@ import shapely
 
 from healthreach.coverage.network import MODES, build_network
 from healthreach.coverage.quality import QA_COLUMNS, gcj02_offset_warning, network_qa
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from healthreach.maps.labels import esc
 from healthreach.maps.offline import js_string

@@ -8,7 +8,8 @@ import pytest
 
 from healthreach.coverage.network import build_network
 from healthreach.coverage.referral import ems_three_tier, ems_three_tier_standards, referral_times
-from healthreach.coverage.rules import RULES, Settings
+from healthreach.config import Settings
+from healthreach.rules import RULES
 from netfixtures import CRS, edge_table, xy
 
 S = Settings()

@@ -11,7 +11,7 @@ import shapely
 
 from healthreach.coverage.analysis import analyze
 from healthreach.coverage.regional import assign_counties, regional_table
-from healthreach.coverage.rules import Settings, settings_from_parameters
+from healthreach.config import Settings, settings_from_parameters
 from healthreach.layers.project import Project, RoadsSource
 from netfixtures import CRS, edge_table, xy
 

@@ -16,10 +16,12 @@ import shapely
 
 from healthreach._errors import InputError
 from healthreach.coverage.network import build_network, segment_speeds_kmh
-from healthreach.coverage.osm_pbf import read_osm
-from healthreach.coverage.road_lines import read_road_lines
-from healthreach.coverage.roads import ROUTABLE_CLASSES, load_roads, read_roads
-from healthreach.coverage.rules import Settings, base_class
+from healthreach.layers.roads.osm import read_osm
+from healthreach.layers.roads.lines import read_road_lines
+from healthreach.layers.roads import load_roads, read_roads
+from healthreach.layers.roads.table import ROUTABLE_CLASSES
+from healthreach.config import Settings
+from healthreach.rules import base_class
 from healthreach.coverage.traveltime import nearest
 from healthreach.layers.crs import wgs84_to_gcj02
 from healthreach.layers.project import RoadsSource

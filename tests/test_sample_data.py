@@ -14,7 +14,7 @@ from geopandas.testing import assert_geodataframe_equal
 
 import healthreach.data.sample as sample_pkg
 from healthreach.data.sample.generate import generate
-from healthreach.layers.kinds import normalise_kind
+from healthreach.tiers import normalise_kind
 
 SAMPLE = Path(sample_pkg.__file__).parent
 LAYERS = {"boundaries": "boundaries", "villages": "villages", "facilities": "facilities"}

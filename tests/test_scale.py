@@ -14,7 +14,7 @@ from healthreach.coverage import traveltime
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import reached_lines
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.split_areas import split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, bounded_costs, nearest
 

@@ -11,7 +11,7 @@ from healthreach.coverage import service_areas
 from healthreach.coverage.access import village_access
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from netfixtures import CRS, edge_table, xy
 

@@ -10,7 +10,7 @@ import shapely
 from healthreach._errors import InputError
 from healthreach.coverage.analysis import SUMMARY_TIERS, summarise
 from healthreach.coverage.network import MODES, build_network
-from healthreach.coverage.rules import Settings, settings_from_parameters
+from healthreach.config import Settings, settings_from_parameters
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.services import (
     EMERGENCY_CENTRES,

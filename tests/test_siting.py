@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from healthreach._errors import UsageError
-from healthreach.coverage.roads import read_roads
-from healthreach.coverage.rules import Settings
+from healthreach.layers.roads import read_roads
+from healthreach.config import Settings
 from healthreach.layers.project import load_project
 from healthreach.scenarios import siting
 from healthreach.scenarios.scenario import load_scenario

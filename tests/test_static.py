@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,22 @@ def test_nice_length() -> None:
     assert nice_length(30_000) == 5_000
     with pytest.raises(ValueError):
         nice_length(0)
+
+
+def test_cjk_font_installed_after_matplotlib_built_its_cache(tmp_path: Path) -> None:
+    # A fresh machine: `make demo` builds matplotlib's font cache, then `make test` installs
+    # fonts-noto-cjk. A font list without the CJK fonts stands for that cache.
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
+    (cache,) = tmp_path.glob("fontlist-*.json")
+    listing = json.loads(cache.read_text())
+    listing["ttflist"] = [f for f in listing["ttflist"] if "CJK" not in f["name"]]
+    cache.write_text(json.dumps(listing))
+    probe = ("import matplotlib.font_manager as fm\n"
+             "assert not any('CJK' in f.name for f in fm.fontManager.ttflist)\n"
+             "from healthreach.maps.static import cjk_font\nprint(cjk_font())")
+    found = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    assert found.stdout.strip() in static.CJK_FAMILIES
 
 
 def test_coverage_map_png_is_a4_and_drawn(tmp_path: Path) -> None:

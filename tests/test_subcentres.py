@@ -7,7 +7,7 @@ import pytest
 
 from healthreach._errors import InputError
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.subcentres import DEFAULT_WEIGHTS, rank_subcentres
 from netfixtures import CRS, edge_table, xy
 

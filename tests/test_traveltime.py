@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings as hsettings, strategies as st
 
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from netfixtures import CRS, edge_table, xy
 

@@ -18,8 +18,9 @@ import pytest
 import shapely
 
 from healthreach.coverage.network import build_network
-from healthreach.coverage.roads import parse_maxspeed, read_roads
-from healthreach.coverage.rules import CLASS_SPEEDS_KMH, Settings, base_class
+from healthreach.layers.roads import parse_maxspeed, read_roads
+from healthreach.config import Settings
+from healthreach.rules import CLASS_SPEEDS_KMH, base_class
 from healthreach.coverage.traveltime import nearest
 from healthreach.layers.project import load_project
 from healthreach.workflow import SAMPLE_DIR, run_demo
@@ -321,7 +322,7 @@ def test_split_catchments_on_the_sample_count_what_the_overlapping_ones_do(proje
     from dataclasses import replace
 
     from healthreach.coverage.analysis import analyze
-    from healthreach.coverage.rules import settings_from_parameters
+    from healthreach.config import settings_from_parameters
     from healthreach.maps.outputs import write_outputs
 
     settings = replace(settings_from_parameters(project.parameters), catchment_type="split")

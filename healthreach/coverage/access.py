@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.network import Network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import nearest
-from healthreach.layers.kinds import TIER_MODE, TIERS, tier_members
+from healthreach.tiers import TIERS, tier_members
 
 Progress = Callable[[str], None]
 
@@ -51,7 +51,7 @@ def village_access(
     out.loc[~drive.point_joined[:nv], "access_m"] = np.nan
     fids = facilities["fid"].to_numpy(dtype=object)
     for tier in ACCESS_TIERS:
-        net = networks[TIER_MODE[tier]]
+        net = networks[TIERS[tier].mode]
         members = np.flatnonzero(tier_mask(facilities, tier))
         result = nearest(net, net.point_node[nv + members], toward=_toward(tier))
         vnodes = net.point_node[:nv]
@@ -70,7 +70,7 @@ def village_access(
             out["ems_radius_m"] = np.where(np.isfinite(radius), np.round(radius, 1), np.nan)
         if tier == "community" or not len(members):
             continue  # rural villages do not walk to community stations; a missing tier is no village's fault
-        mode = TIER_MODE[tier]
+        mode = TIERS[tier].mode
         for i in np.flatnonzero(~ok & net.point_joined[:nv]):
             notes[i].append(f"no {tier} facility reachable on the {mode} network")
     out["note"] = pd.array(["; ".join(n) for n in notes], dtype="string")

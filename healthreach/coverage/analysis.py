@@ -20,8 +20,8 @@ from healthreach.coverage.regional import assign_counties, regional_table
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.services import add_service_access, group_summary, service_summary
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.roads import read_project_roads
-from healthreach.coverage.rules import Settings, settings_from_parameters
+from healthreach.layers.roads import read_project_roads
+from healthreach.config import Settings, settings_from_parameters
 from healthreach.coverage.standards import check_standards
 from healthreach.layers.crs import metric_xy
 from healthreach.coverage.capacity import capacity_coverage

@@ -9,7 +9,7 @@ import pandas as pd
 
 from healthreach.coverage.network import MODES, build_networks
 from healthreach.coverage.quality import network_qa
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.layers.crs import metric_xy
 from healthreach.layers.validate import PROBLEM_COLUMNS
 

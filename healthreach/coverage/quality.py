@@ -18,7 +18,8 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from healthreach.coverage.network import Network, segment_speeds_kmh
-from healthreach.coverage.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, Settings, base_class
+from healthreach.config import Settings
+from healthreach.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.coverage.traveltime import nearest
 from healthreach.layers.crs import WGS84, gcj02_to_wgs84
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import Network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.standards import COLUMNS as STANDARDS_COLUMNS
 from healthreach.coverage.traveltime import nearest
 

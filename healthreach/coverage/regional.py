@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.services import persons_within
 
 SOURCE = ("朔政办发〔2023〕42号 §二(一)5 (seed 000); "

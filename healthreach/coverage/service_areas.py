@@ -28,10 +28,10 @@ import shapely
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.split_areas import split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
-from healthreach.layers.kinds import TIER_MODE
+from healthreach.tiers import TIERS
 from healthreach.coverage.access import tier_mask
 
 Progress = Callable[[str], None]
@@ -61,7 +61,7 @@ def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: d
     for tier in settings.catchment_tiers:
         members = np.flatnonzero(tier_mask(facilities, tier))
         limits = [[b * 60.0 for b in bands[f]] for f in members]
-        work.append((networks[TIER_MODE[tier]], members, True, "time", limits))
+        work.append((networks[TIERS[tier].mode], members, True, "time", limits))
     bases = np.flatnonzero(tier_mask(facilities, "ems"))
     if len(bases):
         work.append((networks["ambulance"], bases, False, "length", _radii(villages, facilities, bases, settings,
@@ -123,13 +123,13 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
             members = np.flatnonzero(tier_mask(facilities, tier))
             if len(members) and progress:
                 progress(f"catchments: {len(members)} {tier} facilities, split")
-            _split_rows(rows, geoms, facilities, members, networks[TIER_MODE[tier]], nv, pop,
+            _split_rows(rows, geoms, facilities, members, networks[TIERS[tier].mode], nv, pop,
                         [[b * 60.0 for b in bands[f]] for f in members], settings.catchment_buffer_m,
                         toward=True, weight="time", row=lambda f, limit, p, n, t=tier: _row(
                             facilities, f, t, limit / 60.0, p, n))
         return _frame(rows, geoms, crs)
     for tier in settings.catchment_tiers:
-        net = networks[TIER_MODE[tier]]
+        net = networks[TIERS[tier].mode]
         members = np.flatnonzero(tier_mask(facilities, tier))
         if not len(members):
             continue
@@ -173,7 +173,7 @@ def _split_rows(rows: list[dict], geoms: list, facilities: pd.DataFrame, members
 
 def _row(facilities: pd.DataFrame, f: int, tier: str, band: float, population: float, count: int) -> dict:
     return {"fid": facilities["fid"].iat[f], "name": facilities["name"].iat[f], "kind": facilities["kind"].iat[f],
-            "tier": tier, "mode": TIER_MODE[tier], "band_min": float(band), "population": int(population),
+            "tier": tier, "mode": TIERS[tier].mode, "band_min": float(band), "population": int(population),
             "villages": int(count)}
 
 
@@ -208,7 +208,7 @@ def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> g
     for (tier, band), group in metric.groupby(["tier", "band_min"], sort=True):
         times = access[f"{tier}_time_s"].to_numpy(dtype=float)
         inside = np.isfinite(times) & (times <= band * 60 + _EPS)
-        rows.append({"tier": tier, "mode": TIER_MODE[tier], "band_min": float(band),
+        rows.append({"tier": tier, "mode": TIERS[tier].mode, "band_min": float(band),
                      "population": int(pop[inside].sum()), "villages": int(inside.sum())})
         geoms.append(shapely.union_all(group.geometry.dropna().to_numpy()))
     return _frame(rows, geoms, crs, ["tier", "mode", "band_min", "population", "villages"])
@@ -222,7 +222,7 @@ def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access:
     In split mode the split `catchments` of that band are the answer when they hold every facility.
     """
     nv = len(villages)
-    net = networks[TIER_MODE[tier]]
+    net = networks[TIERS[tier].mode]
     members = np.flatnonzero(tier_mask(facilities, tier))
     if not len(members):
         return _frame([], [], crs)

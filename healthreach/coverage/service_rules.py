@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.services import EMERGENCY_CENTRES, facility_services
 from healthreach.coverage.standards import COLUMNS, required_village_doctors
-from healthreach.layers.kinds import SERVICE_LABELS
+from healthreach.tiers import display_name
 
 GENERAL_HOSPITALS = ("city_hospital", "county_hospital")
 """Secondary or higher general hospitals (二级以上综合医院) among the facility kinds."""
@@ -29,8 +29,6 @@ RATIOS: dict[str, tuple[str, float]] = {
     "NURSES": ("nurses", 1000.0),
     "GP": ("gp", 10000.0),
 }
-# The Chinese label a note names a service by: the first label kinds.py lists for it.
-SERVICE_ZH: dict[str, str] = {sid: label for label, sid in reversed(list(SERVICE_LABELS.items()))}
 
 
 class _Rows:
@@ -59,7 +57,7 @@ class _Rows:
 
 
 def _label(service: str) -> str:
-    return f"{SERVICE_ZH.get(service, service)} ({service})"
+    return f"{display_name(service, 'zh')} ({service})"
 
 
 def _num(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Services as tiers: the nearest facility offering each service, and residents within bands.
 
-A facility's `services` column lists canonical service ids (healthreach.layers.kinds.SERVICES) joined
+A facility's `services` column lists canonical service ids (healthreach.tiers.SERVICES) joined
 by ';'. Each service present is analysed like a tier. The five emergency centres are measured by
 ambulance **toward** the centre: the question is how long a patient takes to reach a centre that can
 treat them, not how long a dispatch takes to reach the patient. Every other service is measured driving
@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.network import Network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import nearest
-from healthreach.layers.kinds import SERVICES
+from healthreach.tiers import EMERGENCY_CENTRES, SERVICE_TABLE, SERVICES
 
-EMERGENCY_CENTRES: tuple[str, ...] = ("chest_pain", "stroke", "trauma", "critical_maternal", "critical_neonatal")
-"""The five emergency centres (急诊急救五大中心)."""
 POPULATION_GROUPS: tuple[str, ...] = ("elderly", "children")
 """Village columns counting residents aged 65+ and under 6 (一老一小)."""
 
@@ -47,7 +45,7 @@ def services_present(facilities: pd.DataFrame) -> tuple[str, ...]:
 
 def service_mode(service: str) -> str:
     """Travel mode a service is measured with: 'ambulance' for the five centres, else 'drive'."""
-    return "ambulance" if service in EMERGENCY_CENTRES else "drive"
+    return SERVICE_TABLE[service].mode
 
 
 def service_bands(service: str, settings: Settings) -> tuple[int, ...]:

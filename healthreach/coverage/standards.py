@@ -10,7 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 
 COLUMNS = ["rule_id", "title", "scope", "scope_id", "scope_name", "value", "target", "unit", "passed",
            "source", "note"]

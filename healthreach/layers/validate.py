@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from healthreach._errors import InputError
-from healthreach.layers.kinds import KIND_LABELS, KINDS, SERVICE_LABELS, SERVICES, normalise_kind, normalise_service
+from healthreach.tiers import KIND_LABELS, KINDS, SERVICE_LABELS, SERVICES, normalise_kind, normalise_service
 
 logger = logging.getLogger(__name__)
 

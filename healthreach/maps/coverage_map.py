@@ -17,7 +17,7 @@ from healthreach.coverage.services import (
     services_present,
 )
 from healthreach.layers.crs import wgs84_to_gcj02
-from healthreach.layers.kinds import SERVICES, TIERS, tier_members
+from healthreach.tiers import SERVICES, TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.labels import esc, text

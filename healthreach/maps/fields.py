@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from healthreach._errors import UsageError
-from healthreach.layers.kinds import SERVICE_LABELS, TIER_NAMES
+from healthreach.tiers import SERVICE_TABLE, TIERS, display_name
 
 MAX_FIELD_BYTES = 10
 
@@ -73,18 +73,11 @@ _PLAIN: dict[str, tuple[str, str, str, str]] = {
     "highway": ("highway", "", "道路等级", "road class"),
 }
 
-_SERVICE_ZH: dict[str, str] = {}
-for _label, _service in SERVICE_LABELS.items():
-    _SERVICE_ZH.setdefault(_service, _label)
-
-
 def _tier_names(tier: str) -> tuple[str, str] | None:
     """Chinese and English name of a tier or service id, or None when unknown."""
-    if tier in TIER_NAMES:
-        return TIER_NAMES[tier]["zh"], TIER_NAMES[tier]["en"]
-    if tier in _SERVICE_ZH:
-        return _SERVICE_ZH[tier], tier.replace("_", " ")
-    return None
+    if tier not in TIERS and tier not in SERVICE_TABLE:
+        return None
+    return display_name(tier, "zh"), display_name(tier, "en")
 
 
 def _split_tier(column: str) -> tuple[str, str] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 
 from healthreach._errors import UsageError
-from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_NAMES
+from healthreach.tiers import KIND_TABLE, display_name
 
 LANGS: tuple[str, ...] = ("zh", "en")
 
@@ -76,35 +76,6 @@ _TEXT: dict[str, dict[str, str]] = {
                     "en": "Golden hour: residents within {minutes:g} min by ambulance:"},
 }
 
-KIND_NAMES_EN: dict[str, str] = {
-    "city_hospital": "City hospital",
-    "county_hospital": "County general hospital",
-    "county_tcm_hospital": "County TCM hospital",
-    "maternal_child": "Maternal and child health hospital",
-    "subcentre": "County medical sub-centre",
-    "township_hc": "Township health centre",
-    "community_centre": "Community health service centre",
-    "community_station": "Community health service station",
-    "village_clinic": "Village clinic",
-    "ems_centre": "Emergency centre",
-    "ems_station": "Emergency station",
-}
-
-SERVICE_NAMES: dict[str, dict[str, str]] = {
-    "chest_pain": {"zh": "胸痛中心", "en": "Chest pain centre"},
-    "stroke": {"zh": "卒中中心", "en": "Stroke centre"},
-    "trauma": {"zh": "创伤中心", "en": "Trauma centre"},
-    "critical_maternal": {"zh": "危重孕产妇救治中心", "en": "Critical maternal care centre"},
-    "critical_neonatal": {"zh": "危重儿童和新生儿救治中心", "en": "Critical neonatal care centre"},
-    "fever_clinic": {"zh": "发热门诊", "en": "Fever clinic"},
-    "fever_sentinel": {"zh": "发热诊室/哨点", "en": "Fever sentinel"},
-    "infectious_dept": {"zh": "感染性疾病科", "en": "Infectious diseases dept."},
-    "tcm_hall": {"zh": "中医馆", "en": "TCM hall"},
-    "rehab_dept": {"zh": "康复医学科", "en": "Rehabilitation dept."},
-    "geriatrics_dept": {"zh": "老年医学科", "en": "Geriatrics dept."},
-    "regional_centre": {"zh": "市级区域医疗中心", "en": "Regional medical centre"},
-}
-
 
 def check_lang(lang: str) -> str:
     """Return `lang` if maps can be drawn in it; raise UsageError otherwise."""
@@ -120,17 +91,15 @@ def text(key: str, lang: str) -> str:
 
 def tier_name(tier: str, lang: str) -> str:
     """Display name of an analysis tier or service tier; the id itself when unknown (escaped later)."""
-    names = TIER_NAMES.get(tier) or SERVICE_NAMES.get(tier)
-    return names[check_lang(lang)] if names else tier
+    return display_name(tier, check_lang(lang))
 
 
 def kind_name(kind: object, lang: str) -> str:
     """Display name of a facility kind: Chinese, with the English name first when lang='en'."""
-    key = str(kind)
-    zh = KIND_NAMES_ZH.get(key, key)
-    if check_lang(lang) == "en" and key in KIND_NAMES_EN:
-        return f"{KIND_NAMES_EN[key]} ({zh})"
-    return zh
+    spec = KIND_TABLE.get(str(kind))
+    if spec is None:
+        return str(kind)
+    return f"{spec.en} ({spec.zh})" if check_lang(lang) == "en" else spec.zh
 
 
 def esc(value: object) -> str:

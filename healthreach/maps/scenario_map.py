@@ -10,7 +10,7 @@ import pandas as pd
 
 from healthreach._errors import InputError
 from healthreach.coverage.result import AnalysisResult
-from healthreach.layers.kinds import TIERS, tier_members
+from healthreach.tiers import TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.coverage_map import (

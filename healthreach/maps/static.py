@@ -8,8 +8,10 @@ place names that need CJK glyphs are left off, rather than drawn as empty boxes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pandas as pd
 
 from healthreach.coverage.result import AnalysisResult
 from healthreach.layers.crs import metric_crs_for
-from healthreach.layers.kinds import tier_members
+from healthreach.tiers import tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import ROAD_STYLES
 from healthreach.maps.coverage_map import village_radius
@@ -38,12 +40,30 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Sou
 RUN_DASHES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
 
 
+_CJK_FILES = re.compile(r"(NotoSansCJK|NotoSerifCJK|SourceHanSans|wqy-|msyh|simhei)", re.IGNORECASE)
+
+
+@functools.cache
 def cjk_font() -> str | None:
     """Family name of an installed CJK font matplotlib can use, or None."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((family for family in CJK_FAMILIES if family in installed), None)
+    def known() -> str | None:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        return next((family for family in CJK_FAMILIES if family in installed), None)
+
+    family = known()
+    if family is None:
+        # matplotlib keeps the font list it built on first import; fonts installed since then
+        # (fonts-noto-cjk installed after a first run) are found only by looking at the folders again.
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILES.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        family = known()
+    return family
 
 
 def _setup(lang: str) -> tuple[str, dict[str, Any]]:

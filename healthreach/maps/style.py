@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from healthreach.layers.kinds import SERVICES
+from healthreach.tiers import SERVICES, TIERS, colour
 from healthreach.maps.labels import text
 
 DASH = "—"
@@ -18,19 +18,8 @@ TIME_CLASSES: tuple[tuple[float, str], ...] = (
     (math.inf, "#d73027"),
 )
 UNREACHABLE_FILL = "#9e9e9e"
-TIER_COLOURS: dict[str, str] = {
-    "hospital": "#c51b7d",
-    "subcentre": "#762a83",
-    "township": "#2166ac",
-    "community": "#01665e",
-    "village": "#8c510a",
-    "ems": "#e31a1c",
-}
-# One colour per service (qualitative palette), for the service filter overlays.
-SERVICE_COLOURS: dict[str, str] = dict(zip(SERVICES, (
-    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
-    "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a",
-)))
+TIER_COLOURS: dict[str, str] = {tier: colour(tier) for tier in TIERS}
+SERVICE_COLOURS: dict[str, str] = {service: colour(service) for service in SERVICES}
 BAND_COLOURS: dict[int, str] = {15: "#08519c", 30: "#3182bd", 45: "#6baed6", 60: "#bdd7e7"}
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.result import AnalysisResult
-from healthreach.coverage.rules import RULES
+from healthreach.rules import RULES
 from healthreach.coverage.services import EMERGENCY_CENTRES
 from healthreach.maps import labels
-from healthreach.layers.kinds import TIERS
+from healthreach.tiers import TIERS
 from healthreach.maps.labels import esc, text
 from healthreach.maps.offline import require_columns
 from healthreach.maps.style import DASH, TIER_COLOURS, is_missing

@@ -15,7 +15,7 @@ import pyproj
 import shapely
 
 from healthreach._errors import InputError
-from healthreach.coverage.rules import base_class
+from healthreach.rules import base_class
 from healthreach.scenarios.scenario import (
     WGS84,
     AddFacility,

@@ -19,8 +19,8 @@ import pyproj
 import yaml
 
 from healthreach._errors import InputError
-from healthreach.coverage.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
-from healthreach.layers.kinds import KINDS, SERVICES, normalise_kind
+from healthreach.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
+from healthreach.tiers import KINDS, SERVICES, normalise_kind
 
 log = logging.getLogger(__name__)
 

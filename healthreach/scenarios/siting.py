@@ -13,15 +13,12 @@ import yaml
 from healthreach._errors import InputError, UsageError
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import build_network
-from healthreach.coverage.rules import Settings
+from healthreach.config import Settings
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from healthreach.layers.crs import metric_xy
-from healthreach.layers.kinds import KIND_NAMES_ZH, TIER_MODE, TIERS, normalise_kind
+from healthreach.tiers import KIND_TABLE, KIND_TIER, TIERS, normalise_kind
 from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
 
-# The tier a new site of each kind is measured in: the first tier listing it, its most specific
-# (a sub-centre is measured as a sub-centre, not as one more township centre).
-KIND_TIER = {kind: tier for tier, kinds in reversed(list(TIERS.items())) for kind in kinds}
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def candidate_sites(project, spec: str, kind: str, settings: Settings, *, allow_
             raise UsageError(f"--candidates {spec}: unknown kind (expected one of {', '.join(KIND_TIER)})")
         pool = facilities[facilities["kind"] == source_kind]
         if kind == "subcentre":
-            seat = set(facilities.loc[facilities["kind"].isin(TIERS["hospital"]), "township"].dropna())
+            seat = set(facilities.loc[facilities["kind"].isin(TIERS["hospital"].kinds), "township"].dropna())
             pool = pool[~pool["township"].isin(seat)]
         frames.append(gpd.GeoDataFrame({"fid": pool["fid"], "name": pool["name"]}, geometry=pool.geometry))
     elif spec == "villages":
@@ -157,7 +154,7 @@ def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: 
                 limit_s: float) -> np.ndarray:
     """Travel seconds (villages x candidates) on the mode of `kind`'s tier; inf beyond `limit_s`."""
     tier = KIND_TIER[kind]
-    mode = TIER_MODE[tier]
+    mode = TIERS[tier].mode
     frames = [project.villages.geometry, candidates.points.geometry]
     xy = np.vstack([metric_xy(g, project.crs) for g in frames])
     net = build_network(edges, mode, settings, project.crs, xy)
@@ -194,7 +191,7 @@ def solution_scenario(solution: Solution, candidates: Candidates, kind: str, *, 
             changes.append({"upgrade": {"fid": str(row["fid"]), "kind": kind}})
         else:
             changes.append({"add": {
-                "fid": f"OPT{n + 1}", "name": f"{row['name']} 新{KIND_NAMES_ZH.get(kind, kind)}",
+                "fid": f"OPT{n + 1}", "name": f"{row['name']} 新{KIND_TABLE[kind].zh}",
                 "kind": kind, "lon": round(float(row.geometry.x), 6), "lat": round(float(row.geometry.y), 6),
                 "crs": "wgs84", **({"ambulances": 1} if kind.startswith("ems") else {}),
             }})

@@ -29,8 +29,8 @@ import shapely
 from scipy.spatial import cKDTree
 
 from healthreach._errors import InputError
-from healthreach.coverage.roads import ROUTABLE_CLASSES, Progress, RoadsRead, segment_table
-from healthreach.coverage.rules import base_class
+from healthreach.layers.roads.table import ROUTABLE_CLASSES, Progress, RoadsRead, segment_table
+from healthreach.rules import base_class
 from healthreach.layers.crs import metric_crs_for, to_wgs84
 
 log = logging.getLogger(__name__)

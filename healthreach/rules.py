@@ -1,14 +1,11 @@
-"""The rules table of standards.md and the analysis defaults, with their sources, in one place.
+"""The rules table of standards.md and the road-class defaults, with their sources, in one place.
 
 Every figure a check or a default uses is read from here; a project's `parameters:` overrides them
-through :func:`settings_from_parameters`.
+(see healthreach.config.settings_from_parameters).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
-
-from healthreach._errors import InputError
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -113,113 +110,3 @@ NO_WALK_CLASSES = frozenset({"motorway"})
 def base_class(highway: str) -> str:
     """OSM class without its `_link` suffix ('primary_link' -> 'primary')."""
     return highway[:-5] if highway.endswith("_link") else highway
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Analysis settings: the rules table plus the defaults of standards.md, after project overrides."""
-
-    rules: dict[str, Rule] = field(default_factory=lambda: dict(RULES))
-    class_speeds_kmh: dict[str, float] = field(default_factory=lambda: dict(CLASS_SPEEDS_KMH))
-    design_speeds_kmh: dict[str, float] = field(default_factory=lambda: dict(DESIGN_SPEEDS_KMH))
-    walk_kmh: float = 4.0
-    """Walking speed on the walkable network (the 15-minute circle: 1,000 m in 15 min)."""
-    access_kmh: float = 4.0
-    """Speed charged on the off-network leg from a point to its nearest road (walking)."""
-    ambulance_factor: float = 1.2
-    """Ambulance speed = class speed x this factor, capped by the class design speed."""
-    max_snap_m: float = 2000.0
-    """Points farther than this from any road are not joined to the network (flagged unreachable)."""
-    bands_min: tuple[int, ...] = (15, 30, 45, 60)
-    catchment_buffer_m: float = 250.0
-    """Half-width of a catchment polygon around the reached roads (metres)."""
-    catchment_tiers: tuple[str, ...] = ("township", "subcentre")
-    catchment_type: str = "auto"
-    """'overlap': one polygon per facility and band, exact (ArcGIS "overlap"); 'split': each facility's
-    own area, the one it is nearest for (ArcGIS "split", AccessMod catchments), drawn as a raster from
-    one search; 'auto': split on networks of more than 200,000 nodes (a province), overlap below."""
-    service_bands_min: tuple[int, ...] = (30, 60, 90, 120)
-    """Bands (minutes, by ambulance to the centre) for the five emergency centres; an assumption (the
-    seeds set none). The golden-hour share uses rule GOLDEN-HOUR."""
-    regional_bands_min: tuple[int, ...] = (60, 90, 120)
-    """Bands (minutes, driving) to a city-level regional medical centre; an assumption (the seeds set none)."""
-
-    def rule(self, rule_id: str) -> Rule:
-        return self.rules[rule_id]
-
-
-CATCHMENT_TYPES = ("auto", "overlap", "split")
-_SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
-_BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
-
-
-def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str = "project file") -> Settings:
-    """Settings with a project's `parameters:` applied.
-
-    Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
-    (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
-    `catchment_type` (auto, overlap or split), `class_speeds_kmh` (class -> km/h), and `rules`
-    (rule id -> value) to override the target of a rule.
-    """
-    settings = Settings()
-    if not parameters:
-        return settings
-    if not isinstance(parameters, dict):
-        raise InputError(f"{source}: parameters: expected a mapping, got {type(parameters).__name__}")
-    problems: list[str] = []
-    changes: dict[str, Any] = {}
-
-    def positive(key: str, value: Any) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            problems.append(f"{source}: parameters.{key}: expected a number > 0, got {value!r}")
-            return None
-        return float(value)
-
-    for key, value in parameters.items():
-        if key in _SCALARS:
-            number = positive(key, value)
-            if number is not None:
-                changes[key] = number
-        elif key in _BANDS:
-            if not isinstance(value, list) or not value:
-                problems.append(f"{source}: parameters.{key}: expected a list of minutes, got {value!r}")
-                continue
-            bands = [positive(key, v) for v in value]
-            if all(b is not None for b in bands):
-                changes[key] = tuple(sorted(int(b) for b in bands if b is not None))
-        elif key == "catchment_type":
-            if value not in CATCHMENT_TYPES:
-                problems.append(f"{source}: parameters.catchment_type: expected one of "
-                                f"{', '.join(CATCHMENT_TYPES)}, got {value!r}")
-                continue
-            changes[key] = value
-        elif key == "class_speeds_kmh":
-            if not isinstance(value, dict):
-                problems.append(f"{source}: parameters.class_speeds_kmh: expected a mapping class -> km/h")
-                continue
-            speeds = dict(settings.class_speeds_kmh)
-            for cls, speed in value.items():
-                number = positive(f"class_speeds_kmh.{cls}", speed)
-                if number is not None:
-                    speeds[str(cls)] = number
-            changes[key] = speeds
-        elif key == "rules":
-            if not isinstance(value, dict):
-                problems.append(f"{source}: parameters.rules: expected a mapping rule id -> value")
-                continue
-            rules = dict(settings.rules)
-            for rule_id, target in value.items():
-                if rule_id not in rules:
-                    problems.append(f"{source}: parameters.rules.{rule_id}: unknown rule "
-                                    f"(known: {', '.join(sorted(rules))})")
-                    continue
-                number = positive(f"rules.{rule_id}", target)
-                if number is not None:
-                    rules[rule_id] = replace(rules[rule_id], value=number)
-            changes[key] = rules
-        else:
-            known = ", ".join((*_SCALARS, *_BANDS, "catchment_type", "class_speeds_kmh", "rules"))
-            problems.append(f"{source}: parameters.{key}: unknown parameter (known: {known})")
-    if problems:
-        raise InputError("\n".join(problems))
-    return replace(settings, **changes)

@@ -23,14 +23,14 @@ import pandas as pd
 import shapely
 
 from healthreach._errors import InputError
-from healthreach.coverage.roads import (
+from healthreach.layers.roads.table import (
     ROUTABLE_CLASSES,
     Progress,
     RoadsRead,
     parse_maxspeed,
     segment_table,
 )
-from healthreach.coverage.rules import base_class
+from healthreach.rules import base_class
 
 log = logging.getLogger(__name__)
 

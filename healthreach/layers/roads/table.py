@@ -1,10 +1,10 @@
-"""Read road networks into the road edge table every travel mode is built from.
+"""The road edge table every travel mode is built from, and the split of roads into segments.
 
 The edge table is a GeoDataFrame in WGS84 with one row per road segment between two junctions or
 ends: `u`, `v` (int64 node ids), `highway` (OSM class), `name`, `maxspeed_kmh` (NaN when absent),
 `oneway` (True: only u -> v may be driven), `length_m` (metres) and a LineString from u to v.
 
-Two readers fill it: `osm_pbf` (OSM `.osm`, `.osm.bz2`, `.osm.pbf` with pyosmium) and `road_lines`
+Two readers fill it: `osm` (OSM `.osm`, `.osm.bz2`, `.osm.pbf` with pyosmium) and `lines`
 (Shapefile / GeoPackage / GeoJSON lines with a class and/or speed column). Both describe roads as
 node sequences and hand them to :func:`segment_table`, so they split the same way: at every node
 used more than once (a junction) and at the ends of each line.
@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,11 +23,8 @@ import pyproj
 import shapely
 
 from healthreach._errors import InputError
-from healthreach.coverage.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
+from healthreach.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.layers.crs import metric_crs_for
-
-if TYPE_CHECKING:
-    from healthreach.layers.project import Project, RoadsSource
 
 log = logging.getLogger(__name__)
 
@@ -141,73 +137,3 @@ def empty_edge_table() -> gpd.GeoDataFrame:
          "length_m": np.zeros(0)},
         geometry=gpd.GeoSeries([], crs="EPSG:4326").array, crs="EPSG:4326",
     )
-
-
-def load_roads(
-    source_or_path: RoadsSource | str | Path,
-    *,
-    clip: shapely.Geometry | None = None,
-    buffer_m: float = DEFAULT_BUFFER_M,
-    progress: Progress | None = None,
-) -> RoadsRead:
-    """Road edge table and reading report from a project's `RoadsSource` or a file path.
-
-    `clip` (a WGS84 polygon, e.g. the county) keeps only roads with a node within `buffer_m` metres
-    of it, whole; the rest is dropped before any network is built.
-    """
-    # The readers import this module's helpers, so they are imported here, not at the top.
-    from healthreach.coverage.osm_pbf import read_osm
-    from healthreach.coverage.road_lines import read_road_lines
-
-    area = clip_area(clip, buffer_m) if clip is not None else None
-    if isinstance(source_or_path, (str, Path)):
-        path, fmt, source = Path(source_or_path), None, None
-    else:
-        source = source_or_path
-        path, fmt = Path(source.path), source.format
-    name = path.name.lower()
-    if fmt == "osm" or (fmt is None and name.endswith(OSM_SUFFIXES)):
-        return read_osm(path, area=area, progress=progress)
-    if fmt == "lines" or (fmt is None and name.endswith(LINE_SUFFIXES)):
-        return read_road_lines(
-            path,
-            class_column=source.class_column if source else None,
-            speed_column=source.speed_column if source else None,
-            oneway_column=source.oneway_column if source else None,
-            crs=source.crs if source else None,
-            encoding=source.encoding if source else None,
-            area=area,
-            progress=progress,
-        )
-    raise InputError(
-        f"{path}: unsupported roads format (expected .osm, .osm.bz2, .osm.pbf, or a line layer "
-        ".shp / .gpkg / .geojson)"
-    )
-
-
-def read_roads(
-    source_or_path: RoadsSource | str | Path,
-    *,
-    clip: shapely.Geometry | None = None,
-    buffer_m: float = DEFAULT_BUFFER_M,
-    progress: Progress | None = None,
-) -> gpd.GeoDataFrame:
-    """Road edge table (see the module docstring) from a `RoadsSource` or a roads file path."""
-    return load_roads(source_or_path, clip=clip, buffer_m=buffer_m, progress=progress).edges
-
-
-def study_area(project: Project) -> shapely.Geometry | None:
-    """The WGS84 area a project's roads are clipped to: its boundaries, else the hull of its points."""
-    if project.boundaries is not None and len(project.boundaries):
-        return shapely.union_all(project.boundaries.geometry.to_numpy())
-    points = [f.geometry for f in (project.villages, project.facilities) if len(f)]
-    if not points:
-        return None
-    return shapely.union_all(np.concatenate([p.to_numpy() for p in points])).convex_hull
-
-
-def read_project_roads(
-    project: Project, *, buffer_m: float = DEFAULT_BUFFER_M, progress: Progress | None = None
-) -> gpd.GeoDataFrame:
-    """A project's road edge table, clipped to its study area grown by `buffer_m` metres."""
-    return read_roads(project.roads, clip=study_area(project), buffer_m=buffer_m, progress=progress)
