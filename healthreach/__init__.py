@@ -17,10 +17,10 @@ __version__ = "0.1.0"
 # `import healthreach` (e.g. for the CLI's --help) need not pay for.
 _API = {
     "load_project": "healthreach.layers.project",
-    "analyze": "healthreach.coverage.analysis",
+    "analyze": "healthreach.commands.api",
     "load_scenario": "healthreach.scenarios.scenario",
-    "compare": "healthreach.workflow",
-    "write_outputs": "healthreach.maps.outputs",
+    "compare": "healthreach.commands.api",
+    "write_outputs": "healthreach.commands.api",
 }
 __all__ = [*_API, "__version__"]
 

@@ -80,33 +80,31 @@ SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help=SCHEDUL
 ProjectArg = Annotated[Path, typer.Argument(help="Project file (YAML).")]
 
 
-def _outputs(basemap: str, shp_encoding: str, out_crs: str) -> Any:
-    """The output options (raises UsageError, exit 2, on an unknown choice)."""
-    from healthreach.maps.outputs import OutputOptions
+def _options(lang: str = "zh", basemap: str = "none", shp_encoding: str = "utf-8", out_crs: str = "wgs84",
+             workers: int | None = None, scheduler: str | None = None, time_limit: float = 60.0,
+             gap: float = 0.0) -> Any:
+    from healthreach.commands import Options
 
-    return OutputOptions(basemap=basemap, shp_encoding=shp_encoding, out_crs=out_crs)
-
-
-def _lang(lang: str) -> str:
-    if lang not in ("zh", "en"):
-        raise typer.BadParameter("expected zh or en", param_hint="--lang")
-    return lang
+    return Options(lang=lang, basemap=basemap, shp_encoding=shp_encoding, out_crs=out_crs, workers=workers,
+                   scheduler=scheduler, time_limit_s=time_limit, gap_pct=gap)
 
 
 @app.command()
 def demo(
+    sample: Annotated[str, typer.Option("--sample", help="Which embedded synthetic sample: county (default), "
+                                        "district (an urban district of 街道 and 社区) or banner (a pastoral "
+                                        "banner of 苏木 and 嘎查).")] = "county",
     out: OutOpt = None,
     lang: LangOpt = "zh",
     basemap: BasemapOpt = "none",
     shp_encoding: EncodingOpt = "utf-8",
     out_crs: OutCrsOpt = "wgs84",
 ) -> None:
-    """Run the embedded synthetic sample county end to end: baseline and its two scenarios."""
-    from healthreach.workflow import run_demo
+    """Run an embedded synthetic sample end to end: baseline and its scenarios."""
+    from healthreach.commands import run_demo
 
-    lang = _lang(lang)
-    _guarded(lambda steps: _report(run_demo(out=out, lang=lang, progress=steps,
-                                            options=_outputs(basemap, shp_encoding, out_crs))))
+    _guarded(lambda steps: _report(run_demo(sample=sample, out=out, progress=steps,
+                                            options=_options(lang, basemap, shp_encoding, out_crs))))
 
 
 @app.command()
@@ -121,12 +119,10 @@ def run(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
-    from healthreach.workflow import run_project
+    from healthreach.commands import run_project
 
-    lang = _lang(lang)
-    _guarded(lambda steps: _report(run_project(project, out=out, lang=lang, progress=steps,
-                                               options=_outputs(basemap, shp_encoding, out_crs),
-                                               workers=workers, scheduler=scheduler)))
+    _guarded(lambda steps: _report(run_project(project, out=out, progress=steps, options=_options(
+        lang, basemap, shp_encoding, out_crs, workers, scheduler))))
 
 
 @app.command()
@@ -142,12 +138,10 @@ def compare(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline and each scenario on the same network, with their differences."""
-    from healthreach.workflow import compare_project
+    from healthreach.commands import compare_project
 
-    lang = _lang(lang)
-    _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, lang=lang, progress=steps,
-                                                   options=_outputs(basemap, shp_encoding, out_crs),
-                                                   workers=workers, scheduler=scheduler)))
+    _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, progress=steps, options=_options(
+        lang, basemap, shp_encoding, out_crs, workers, scheduler))))
 
 
 @app.command()
@@ -161,6 +155,8 @@ def optimize(
                                    help="existing:KIND | villages | grid:METRES | FILE"),
     out: OutOpt = None,
     time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit in seconds."),
+    gap: float = typer.Option(0.0, "--gap", help="Stop the solver once its proven gap is within this many percent "
+                                                  "(e.g. 1 for 1 %); 0 searches for the optimum."),
     min_from_seat: float = typer.Option(0.0, "--min-from-seat",
                                         help="Only candidates at least this many minutes' drive from a county "
                                              "hospital (SUBCENTRE-CRITERIA: far from the county seat)."),
@@ -178,15 +174,14 @@ def optimize(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
-    from healthreach.workflow import optimize_project
+    from healthreach.commands import optimize_project
 
     if problem not in ("mclp", "lscp", "pmedian"):
         raise typer.BadParameter("expected mclp, lscp or pmedian", param_hint="--problem")
     _guarded(lambda steps: _report(optimize_project(
         project, problem=problem, kind=kind, k=k, band_min=band, candidates=candidates, out=out,
-        time_limit_s=time_limit, lang=_lang(lang), min_from_seat_min=min_from_seat, demand=demand, progress=steps,
-        options=_outputs(basemap, shp_encoding, out_crs), per_county=per_county, workers=workers,
-        scheduler=scheduler)))
+        min_from_seat_min=min_from_seat, demand=demand, per_county=per_county, progress=steps,
+        options=_options(lang, basemap, shp_encoding, out_crs, workers, scheduler, time_limit, gap))))
 
 
 @app.command()
@@ -195,7 +190,7 @@ def validate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for validation.csv (default maps/<project name>/).")] = None,
 ) -> None:
     """Check a project's inputs only; exit 1 when there are errors (warnings do not fail)."""
-    from healthreach.workflow import validate_inputs
+    from healthreach.commands import validate_inputs
 
     def action(steps: Steps) -> None:
         report, path = validate_inputs(project, out=out, progress=steps)

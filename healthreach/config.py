@@ -10,6 +10,7 @@ from typing import Any
 
 from healthreach._errors import InputError
 from healthreach.rules import CLASS_SPEEDS_KMH, DESIGN_SPEEDS_KMH, RULES, Rule
+from healthreach.tiers import CATCHMENT_TIERS
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,16 @@ class Settings:
     bands_min: tuple[int, ...] = (15, 30, 45, 60)
     catchment_buffer_m: float = 250.0
     """Half-width of a catchment polygon around the reached roads (metres)."""
-    catchment_tiers: tuple[str, ...] = ("township", "subcentre")
+    catchment_tiers: tuple[str, ...] = CATCHMENT_TIERS
     catchment_type: str = "auto"
     """'overlap': one polygon per facility and band, exact (ArcGIS "overlap"); 'split': each facility's
     own area, the one it is nearest for (ArcGIS "split", AccessMod catchments), drawn as a raster from
-    one search; 'auto': split on networks of more than 200,000 nodes (a province), overlap below."""
+    one search; 'auto' (settled by the commands before any analysis, see
+    coverage.service_areas.resolve_catchment_type): split where overlap is unaffordable."""
+    capacity_bands_min: tuple[tuple[str, float], ...] = (("township", 0.0), ("village", 30.0))
+    """Band (minutes, driving toward the facility) within which each tier's facilities take residents
+    in capacity allocation; 0 means the largest of `bands_min`. The village-clinic 30 minutes is an
+    assumption (the seeds set no band)."""
     service_bands_min: tuple[int, ...] = (30, 60, 90, 120)
     """Bands (minutes, by ambulance to the centre) for the five emergency centres; an assumption (the
     seeds set none). The golden-hour share uses rule GOLDEN-HOUR."""
@@ -44,10 +50,16 @@ class Settings:
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
 
+    def capacity_band_min(self, tier: str) -> float:
+        """Capacity-allocation band of `tier` in minutes."""
+        band = dict(self.capacity_bands_min)[tier]
+        return float(band) if band > 0 else float(max(self.bands_min))
+
 
 CATCHMENT_TYPES = ("auto", "overlap", "split")
 _SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
 _BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
+CAPACITY_TIERS = ("township", "village")
 
 
 def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str = "project file") -> Settings:
@@ -90,6 +102,17 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                                 f"{', '.join(CATCHMENT_TYPES)}, got {value!r}")
                 continue
             changes[key] = value
+        elif key == "capacity_bands_min":
+            if not isinstance(value, dict) or not set(value) <= set(CAPACITY_TIERS):
+                problems.append(f"{source}: parameters.capacity_bands_min: expected a mapping of "
+                                f"{' and/or '.join(CAPACITY_TIERS)} to minutes, got {value!r}")
+                continue
+            bands = dict(settings.capacity_bands_min)
+            for tier, minutes in value.items():
+                number = positive(f"capacity_bands_min.{tier}", minutes)
+                if number is not None:
+                    bands[tier] = number
+            changes[key] = tuple(bands.items())
         elif key == "class_speeds_kmh":
             if not isinstance(value, dict):
                 problems.append(f"{source}: parameters.class_speeds_kmh: expected a mapping class -> km/h")
@@ -115,8 +138,65 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                     rules[rule_id] = replace(rules[rule_id], value=number)
             changes[key] = rules
         else:
-            known = ", ".join((*_SCALARS, *_BANDS, "catchment_type", "class_speeds_kmh", "rules"))
+            known = ", ".join((*_SCALARS, *_BANDS, "catchment_type", "capacity_bands_min", "class_speeds_kmh", "rules"))
             problems.append(f"{source}: parameters.{key}: unknown parameter (known: {known})")
     if problems:
         raise InputError("\n".join(problems))
     return replace(settings, **changes)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How the output folder is written, already checked and resolved by the commands."""
+
+    lang: str = "zh"
+    """'zh' or 'en': maps, pictures and the English column guides."""
+    basemap: str = "none"
+    """Optional tile layer on the HTML maps (off until turned on): none, osm, tianditu or amap."""
+    basemap_key: str | None = None
+    """The Tianditu key when `basemap` is tianditu."""
+    shp_encoding: str = "UTF-8"
+    """Shapefile code page: UTF-8 or GBK."""
+    out_crs: str = "EPSG:4326"
+    """EPSG code of the shapefiles' coordinates (GeoPackages stay WGS84)."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where the measuring step runs: in this process, or per county on Dask."""
+
+    workers: int | None = None
+    """Local Dask worker processes (> 1: partitioned per county)."""
+    scheduler: str | None = None
+    """Address of an existing Dask scheduler (partitioned per county)."""
+    buffer_m: float | None = None
+    """Partition buffer around each county (metres); None: the largest band's reach at the fastest speed."""
+
+    @property
+    def partitioned(self) -> bool:
+        return self.scheduler is not None or (self.workers is not None and self.workers > 1)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Limits of the siting solver."""
+
+    time_limit_s: float = 60.0
+    mip_gap: float = 0.0
+    """Relative gap (0.01 = 1 %) at which the search stops once the solver proves it."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one command run decides before the analysis starts, passed down unchanged."""
+
+    settings: Settings = field(default_factory=Settings)
+    output: OutputOptions = field(default_factory=OutputOptions)
+    execution: Execution = field(default_factory=Execution)
+    solver: SolverOptions = field(default_factory=SolverOptions)
+
+    @property
+    def bands_min(self) -> tuple[int, ...]:
+        """The travel-time bands (minutes) every table, map and picture of the run uses."""
+        return self.settings.bands_min
+

@@ -61,14 +61,15 @@ class Service:
 
 _KINDS: tuple[Kind, ...] = (
     Kind("city_hospital", "市级医院", "City hospital", ("市人民医院", "市级医院")),
+    # A banner (旗) or urban district (区) hospital is the county level of those places.
     Kind("county_hospital", "县级综合医院", "County general hospital",
-         ("县人民医院", "县医院", "县级综合医院", "旗人民医院", "旗医院")),
+         ("县人民医院", "县医院", "县级综合医院", "旗人民医院", "旗医院", "区人民医院")),
     Kind("county_tcm_hospital", "县中医院", "County TCM hospital",
-         ("中医院", "县中医院", "中医医院", "蒙医医院", "旗蒙医医院", "蒙中医医院")),
+         ("中医院", "县中医院", "中医医院", "区中医院", "蒙医医院", "旗蒙医医院", "蒙中医医院", "旗蒙中医医院")),
     Kind("maternal_child", "妇幼保健院", "Maternal and child health hospital",
-         ("妇幼保健院", "妇幼保健计划生育服务中心")),
+         ("妇幼保健院", "妇幼保健计划生育服务中心", "区妇幼保健计划生育服务中心")),
     Kind("subcentre", "县域医疗次中心", "County medical sub-centre", ("中心卫生院", "中心乡镇卫生院", "县域医疗次中心")),
-    Kind("township_hc", "乡镇卫生院", "Township health centre", ("乡镇卫生院", "卫生院", "苏木镇卫生院", "苏木卫生院")),
+    Kind("township_hc", "乡镇卫生院", "Township health centre", ("乡镇卫生院", "卫生院", "镇卫生院", "苏木镇卫生院", "苏木卫生院")),
     Kind("community_centre", "社区卫生服务中心", "Community health service centre", ("社区卫生服务中心",)),
     Kind("community_station", "社区卫生服务站", "Community health service station", ("社区卫生服务站",)),
     Kind("village_clinic", "村卫生室", "Village clinic", ("村卫生室", "嘎查村卫生室", "嘎查卫生室")),

@@ -5,6 +5,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from healthreach.coverage.network import Network
+from healthreach.coverage.pairs import CostPairs, bounded_pairs
+
 CRS = "EPSG:4546"  # CGCS2000 GK zone CM111: metres
 ORIGIN = (500000.0, 4300000.0)
 
@@ -33,3 +36,16 @@ def edge_table(lines: list[list[tuple[float, float]]], highway: list[str] | str 
 def xy(points: list[tuple[float, float]]) -> np.ndarray:
     """Metric coordinates (CRS) of points given relative to ORIGIN."""
     return np.array([(ORIGIN[0] + x, ORIGIN[1] + y) for x, y in points], dtype=float)
+
+
+def drive_pairs(net: Network, nv: int, nf: int, limit_s: float = 36000.0) -> CostPairs:
+    """Drive-toward cost pairs of every facility (points nv.. of `net`) to every village (0..nv-1)."""
+    return bounded_pairs(net.reverse_s, net.point_node[nv:nv + nf], net.point_node[:nv], limit_s)
+
+
+def dense_pairs(cost: np.ndarray) -> CostPairs:
+    """The finite entries of a (facilities x villages) seconds matrix as cost pairs, nearest first."""
+    f, v = np.nonzero(np.isfinite(cost))
+    order = np.lexsort((v, cost[f, v], f))
+    return CostPairs(source=f[order], target=v[order], cost=cost[f, v][order], n_sources=cost.shape[0],
+                     n_targets=cost.shape[1])

@@ -17,7 +17,7 @@ from healthreach.coverage.capacity import (
 from healthreach.coverage.network import build_network
 from healthreach.config import Settings
 from healthreach.coverage.standards import required_village_doctors
-from netfixtures import CRS, edge_table, xy
+from netfixtures import CRS, dense_pairs, drive_pairs, edge_table, xy
 
 S = Settings()
 # Villages on a 10 km tertiary road (and one on an island road); two township health centres.
@@ -37,6 +37,7 @@ def drive():
 
 
 NET = drive()
+PAIRS = drive_pairs(NET, len(VILLAGES), len(FACILITIES))
 
 
 def township_rows(result):
@@ -46,7 +47,7 @@ def township_rows(result):
 def test_largest_first_allocation_by_hand():
     # F2 (2,000 persons) first: V3 900 (1 km), V2 800 (4 km), then 300 of V1's 600 (6 km): full.
     # F1 (1,000) takes the other 300 of V1. V4 is on an island: residual 100.
-    result = capacity_coverage(VILLAGES, FACILITIES, NET, county="C")
+    result = capacity_coverage(VILLAGES, FACILITIES, PAIRS, county="C")
     rows = township_rows(result)
     assert rows.loc["F2", "order"] == 1 and rows.loc["F1", "order"] == 2
     assert rows.loc["F2", "capacity"] == 2000 and rows.loc["F2", "served"] == 2000 and rows.loc["F2", "full"]
@@ -60,7 +61,7 @@ def test_largest_first_allocation_by_hand():
 
 def test_processing_order_changes_the_allocation():
     # Smallest first: F1 takes V1 600 and 400 of V2 (full); F2 then V3 900 and V2's other 400.
-    result = capacity_coverage(VILLAGES, FACILITIES, NET, county="C", options=CapacityOptions(descending=False))
+    result = capacity_coverage(VILLAGES, FACILITIES, PAIRS, county="C", options=CapacityOptions(descending=False))
     rows = township_rows(result)
     assert rows.loc["F1", "order"] == 1
     assert rows.loc["F1", "served"] == 1000 and rows.loc["F1", "full"]
@@ -71,7 +72,7 @@ def test_processing_order_changes_the_allocation():
 def test_order_by_a_column_and_beds():
     # Capacity from beds (285 persons each): F1 1,995, F2 855; ordered by the beds column, largest first.
     options = CapacityOptions(source="beds", order_by="beds")
-    rows = township_rows(capacity_coverage(VILLAGES, FACILITIES, NET, county="C", options=options))
+    rows = township_rows(capacity_coverage(VILLAGES, FACILITIES, PAIRS, county="C", options=options))
     assert rows.loc["F1", "capacity"] == 7 * 285 and rows.loc["F2", "capacity"] == 3 * 285
     # F1: V1 600, V2 800, V3 595 of 900 (full); F2: V3's other 305.
     assert rows.loc["F1", "served"] == 1995 and rows.loc["F2", "served"] == 305
@@ -80,7 +81,7 @@ def test_order_by_a_column_and_beds():
 def test_band_limits_what_a_facility_takes():
     # Village tier: clinic C1 (2 doctors: 1,500 persons under VD-PER-POP) at x = 6 km. Within 5 min
     # (3,333 m at 40 km/h) lie V3 (0 m) and V2 (3,000 m): it takes V3's 900 and 600 of V2's 800.
-    result = capacity_coverage(VILLAGES, FACILITIES, NET, county="C",
+    result = capacity_coverage(VILLAGES, FACILITIES, PAIRS, county="C",
                                options=CapacityOptions(bands_min=(("village", 5.0),)))
     assert result.residual["village"].tolist() == [600, 200, 0, 100]
     row = result.facilities.set_index("fid").loc["C1"]
@@ -98,7 +99,7 @@ def test_village_doctor_capacity_inverts_vd_per_pop():
 
 def test_bad_options_name_the_problem():
     with pytest.raises(InputError, match="no column 'rank'"):
-        capacity_coverage(VILLAGES, FACILITIES, NET, county="C", options=CapacityOptions(order_by="rank"))
+        capacity_coverage(VILLAGES, FACILITIES, PAIRS, county="C", options=CapacityOptions(order_by="rank"))
     with pytest.raises(InputError, match="'doctors' or 'beds'"):
         facility_capacity(FACILITIES, "township", CapacityOptions(source="nurses"))
 
@@ -114,7 +115,10 @@ def test_allocation_invariants(seed):
     cost[rng.random((nf, nv)) < 0.3] = np.inf
     limit = 3600.0
     order = rng.permutation(nf)
-    alloc = allocate(population, cost, capacity, order, limit)
+    alloc = allocate(population, dense_pairs(cost), capacity, order, limit)
+    reference = _allocate_one_by_one(population, cost, capacity, order, limit)
+    assert list(zip(alloc.facility, alloc.village)) == [(f, v) for f, v, _ in reference]
+    np.testing.assert_allclose(alloc.persons, [p for _, _, p in reference])
     by_f = alloc.served_by_facility(nf)
     by_v = alloc.served_village(nv)
     assert (alloc.persons > 0).all()
@@ -133,3 +137,21 @@ def test_allocation_invariants(seed):
         if mine.any():
             taken = cost[f, alloc.village[mine]]
             assert np.all(np.diff(taken) >= 0)
+
+
+def _allocate_one_by_one(population, cost, capacity, order, limit):
+    """AccessMod's procedure written plainly: each facility in turn, its villages nearest first."""
+    remaining = population.astype(float).copy()
+    out = []
+    for f in order:
+        spare = float(capacity[f])
+        inside = np.flatnonzero(cost[f] <= limit + 1e-6)
+        for v in inside[np.argsort(cost[f, inside], kind="stable")]:
+            if spare <= 0:
+                break
+            take = min(remaining[v], spare)
+            if take > 0:
+                remaining[v] -= take
+                spare -= take
+                out.append((int(f), int(v), take))
+    return out

@@ -10,7 +10,7 @@ from healthreach.coverage.indices import E2SFCA_STEPS, cost_pairs, fca, fca_tabl
 from healthreach.coverage.network import build_network
 from healthreach.config import Settings
 from healthreach.coverage.traveltime import bounded_costs
-from netfixtures import CRS, edge_table, xy
+from netfixtures import CRS, drive_pairs, edge_table, xy
 
 S = Settings()
 # A tree of tertiary roads (40 km/h = 666.7 m per minute), 25 km east-west with two branches north.
@@ -38,6 +38,7 @@ def drive():
 
 NET = drive()
 NV = len(VILLAGES)
+PAIRS = drive_pairs(NET, NV, len(FACILITIES), limit_s=1800.0)
 
 
 def cost_minutes() -> np.ndarray:
@@ -66,7 +67,7 @@ def test_step_weights_match_pysal_step_function():
 
 def test_supply_is_conserved():
     # Sum over villages of population x access equals the supply of every facility someone reaches.
-    table, towns = fca_tables(VILLAGES, FACILITIES, NET, county="C")
+    table, towns = fca_tables(VILLAGES, FACILITIES, PAIRS, county="C")
     pop = table["population"].to_numpy()
     cost = cost_minutes()
     reached = (cost <= 30).any(axis=1)
@@ -83,7 +84,7 @@ def test_supply_is_conserved():
 
 @pytest.mark.parametrize("method", ["2sfca", "e2sfca"])
 def test_against_pysal_access(method):
-    table, _ = fca_tables(VILLAGES, FACILITIES, NET, county="C")
+    table, _ = fca_tables(VILLAGES, FACILITIES, PAIRS, county="C")
     cost = cost_minutes()
     assert not (np.abs(cost - 30) < 0.01).any()  # no ties at the catchment edge (see ROADS)
     f, v = np.nonzero(np.isfinite(cost))

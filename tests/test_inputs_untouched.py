@@ -16,7 +16,7 @@ import pytest
 
 import healthreach
 
-SAMPLE = Path(healthreach.__file__).resolve().parent / "data" / "sample"
+SAMPLE = Path(healthreach.__file__).resolve().parent / "data" / "samples" / "county"
 SCENARIO = "scenarios/upgrade-remote-subcentre.yml"
 
 

@@ -17,7 +17,10 @@ from healthreach._errors import InputError, UsageError
 from healthreach.coverage.result import AnalysisResult
 from healthreach.maps import labels
 from healthreach.layers.crs import wgs84_to_gcj02
-from healthreach.maps.basemaps import for_display, tianditu_key
+from healthreach.commands import sample_dir
+from healthreach.commands.setup import Options, output_options
+from healthreach.layers.project import load_project
+from healthreach.maps.basemaps import for_display
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.summary_panel import coverage_curve, curve_tiers
 from healthreach.maps.style import TIME_CLASSES, UNREACHABLE_FILL, time_colour
@@ -211,13 +214,15 @@ def test_tianditu_needs_a_key_and_basemap_names_are_checked(monkeypatch: pytest.
         coverage_map_html(small_result(), basemap="tianditu")
     with pytest.raises(UsageError, match="--basemap bing"):
         coverage_map_html(small_result(), basemap="bing")
-    project = tmp_path / "p.yml"
-    project.write_text("name: x\nbasemap_key: FROMFILE\n", encoding="utf-8")
-    assert tianditu_key(project) == "FROMFILE"
+    # The key: the project file's basemap_key, else the environment; decided once by the commands.
+    project = dataclasses.replace(load_project(sample_dir("county") / "project.yml"), basemap_key="FROMFILE")
+    tianditu = Options(basemap="tianditu")
+    with pytest.raises(UsageError, match="TIANDITU_KEY"):
+        output_options(dataclasses.replace(project, basemap_key=None), tianditu)
     monkeypatch.setenv("TIANDITU_KEY", "FROMENV")
-    assert tianditu_key(tmp_path / "p.yml") == "FROMFILE"
-    project.write_text("name: x\n", encoding="utf-8")
-    assert tianditu_key(project) == "FROMENV" and tianditu_key() == "FROMENV"
+    assert output_options(project, tianditu).basemap_key == "FROMFILE"
+    assert output_options(dataclasses.replace(project, basemap_key=None), tianditu).basemap_key == "FROMENV"
+    assert output_options(project, Options()).basemap_key is None
 
 
 def test_amap_display_shifts_every_layer_but_not_the_input() -> None:

@@ -16,17 +16,13 @@ import pytest
 import shapely
 from pandas.testing import assert_frame_equal
 
-from healthreach.coverage.analysis import analyze
-from healthreach.layers.roads import read_project_roads
-from healthreach.config import settings_from_parameters
+from healthreach.commands.setup import Options, run_config
+from healthreach.config import Execution, RunConfig
+from healthreach.coverage.measure import Measurement, measure
+from healthreach.coverage.pipeline import analyze
 from healthreach.layers.project import load_project
-from healthreach.partition import (
-    PartInput,
-    PartResult,
-    analyze_partitioned,
-    county_parts,
-    run_part,
-)
+from healthreach.layers.roads import read_project_roads
+from healthreach.partition.counties import Area, county_areas
 
 # Runners below are sent to worker processes: pickle them by value, not as an import of this file.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -101,15 +97,14 @@ def _write_province(folder: Path) -> Path:
 def province(tmp_path_factory):
     folder = tmp_path_factory.mktemp("province")
     project = load_project(_write_province(folder))
-    settings = settings_from_parameters(project.parameters, source=str(project.path))
     edges = read_project_roads(project)
-    return project, edges, settings
+    return project, edges, run_config(project, edges, Options())
 
 
 @pytest.fixture(scope="module")
 def single(province):
-    project, edges, settings = province
-    return analyze(project, edges=edges, settings=settings)
+    project, edges, config = province
+    return analyze(project, edges, config)
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +115,13 @@ def cluster():
         yield local
 
 
-def _partitioned(province, cluster, parts_dir, runner=run_part):
-    project, edges, settings = province
-    return analyze_partitioned(project, edges=edges, settings=settings, parts_dir=parts_dir, buffer_m=BUFFER_M,
-                               scheduler=cluster.scheduler_address, runner=runner)
+def _on(cluster, config: RunConfig, buffer_m: float) -> RunConfig:
+    return dataclasses.replace(config, execution=Execution(scheduler=cluster.scheduler_address, buffer_m=buffer_m))
+
+
+def _partitioned(province, cluster, parts_dir, runner=None):
+    project, edges, config = province
+    return analyze(project, edges, _on(cluster, config, BUFFER_M), parts_dir=parts_dir, measure_fn=runner)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +131,8 @@ def merged(province, cluster, tmp_path_factory):
 
 
 def test_parts_are_smaller_than_the_province_and_cover_every_point_once(province):
-    project, edges, settings = province
-    parts = list(county_parts(project, edges, settings, buffer_m=BUFFER_M))
+    project, edges, config = province
+    parts = list(county_areas(project, edges, config.settings, buffer_m=BUFFER_M))
     assert [p.county for p in parts] == list(COUNTIES)
     assert all(len(p.edges) < len(edges) and len(p.project.villages) < len(project.villages) for p in parts)
     own = np.concatenate([p.village_pos[p.own_villages] for p in parts])
@@ -146,7 +144,7 @@ def test_parts_are_smaller_than_the_province_and_cover_every_point_once(province
 def test_catchment_type_is_settled_once_like_a_single_run(single, merged):
     result, _ = merged
     assert result.provenance["catchments"] == single.provenance["catchments"] == "overlap"
-    assert result.provenance["settings"]["catchment_type"] == "overlap"
+    assert result.provenance["settings"] == single.provenance["settings"]
 
 
 def test_village_table_equals_a_single_run(single, merged):
@@ -176,10 +174,10 @@ def test_border_village_uses_the_centre_across_the_border(single, merged):
 
 @pytest.fixture(scope="module")
 def wide(province, cluster, tmp_path_factory):
-    """A run whose buffer (60 km, reach 50 min at 72 km/h) vouches for every village of this province."""
-    project, edges, settings = province
-    return analyze_partitioned(project, edges=edges, settings=settings, parts_dir=tmp_path_factory.mktemp("wide"),
-                               buffer_m=60000.0, scheduler=cluster.scheduler_address)
+    """A run whose buffer (80 km, reach 66 min at 72 km/h) vouches for every village of this province
+    and for every cost pair (60 minutes)."""
+    project, edges, config = province
+    return analyze(project, edges, _on(cluster, config, 80000.0), parts_dir=tmp_path_factory.mktemp("wide"))
 
 
 def test_no_unverified_villages_when_the_buffer_covers_every_route(wide, merged):
@@ -206,41 +204,41 @@ def test_catchments_and_layers_equal_a_single_run(single, wide):
 class RaiseOnce:
     """Raises on the first attempt at `county` (a marker file remembers across processes)."""
 
-    def __init__(self, marker: Path, county: str) -> None:
-        self.marker, self.county = marker, county
+    def __init__(self, marker: Path, county: str, config: RunConfig) -> None:
+        self.marker, self.county, self.settings = marker, county, config.settings
 
-    def __call__(self, part: PartInput) -> PartResult:
-        if part.county == self.county and not self.marker.exists():
+    def __call__(self, area: Area) -> Measurement:
+        if area.county == self.county and not self.marker.exists():
             self.marker.touch()
-            raise RuntimeError(f"injected failure in {part.county}")
-        return run_part(part)
+            raise RuntimeError(f"injected failure in {area.county}")
+        return measure(area, self.settings)
 
 
 class ExitOnce(RaiseOnce):
     """Kills its worker process on the first attempt at `county`."""
 
-    def __call__(self, part: PartInput) -> PartResult:
-        if part.county == self.county and not self.marker.exists():
+    def __call__(self, area: Area) -> Measurement:
+        if area.county == self.county and not self.marker.exists():
             self.marker.touch()
             os._exit(3)
-        return run_part(part)
+        return measure(area, self.settings)
 
 
 class AlwaysFail:
-    def __call__(self, part: PartInput) -> PartResult:
-        raise RuntimeError(f"no work expected for {part.county}")
+    def __call__(self, area: Area) -> Measurement:
+        raise RuntimeError(f"no work expected for {area.county}")
 
 
 def test_failed_part_is_retried(province, cluster, single, tmp_path):
     marker = tmp_path / "raised"
-    result = _partitioned(province, cluster, tmp_path / "parts", RaiseOnce(marker, "中县"))
+    result = _partitioned(province, cluster, tmp_path / "parts", RaiseOnce(marker, "中县", province[2]))
     assert marker.exists()
     assert_frame_equal(result.villages, single.villages)
 
 
 def test_killed_worker_neither_loses_nor_duplicates(province, cluster, single, tmp_path):
     marker = tmp_path / "exited"
-    result = _partitioned(province, cluster, tmp_path / "parts", ExitOnce(marker, "东县"))
+    result = _partitioned(province, cluster, tmp_path / "parts", ExitOnce(marker, "东县", province[2]))
     assert marker.exists()
     assert_frame_equal(result.villages, single.villages)
     assert sorted(p.name for p in (tmp_path / "parts").glob("*.pkl")) == sorted(
@@ -256,35 +254,34 @@ def test_resume_skips_finished_parts_and_reruns_a_missing_one(province, cluster,
     marker = tmp_path / "ran"
 
     class Count(RaiseOnce):
-        def __call__(self, part: PartInput) -> PartResult:
-            if part.county != "中县":
-                raise RuntimeError(f"{part.county} should have been skipped")
-            return run_part(part)
+        def __call__(self, area: Area) -> Measurement:
+            if area.county != "中县":
+                raise RuntimeError(f"{area.county} should have been skipped")
+            return measure(area, self.settings)
 
-    third = _partitioned(province, cluster, parts_dir, Count(marker, "中县"))
+    third = _partitioned(province, cluster, parts_dir, Count(marker, "中县", province[2]))
     assert third.provenance["partition"]["resumed"] == ["西县", "东县"]
     assert_frame_equal(third.villages, single.villages)
 
 
 def test_a_part_whose_inputs_changed_is_not_reused(province, merged):
-    project, edges, settings = province
+    project, edges, config = province
     result, parts_dir = merged
-    # The parts were made with `auto` settled for the whole province.
-    settings = dataclasses.replace(settings, catchment_type=result.provenance["catchments"])
-    part = next(county_parts(project, edges, settings, buffer_m=BUFFER_M))
-    changed = next(county_parts(project, edges.iloc[1:], settings, buffer_m=BUFFER_M))
+    part = next(county_areas(project, edges, config.settings, buffer_m=BUFFER_M))
+    changed = next(county_areas(project, edges.iloc[1:], config.settings, buffer_m=BUFFER_M))
     assert part.digest == (parts_dir / f"{part.key}.sha256").read_text().strip()
     assert changed.digest != part.digest
     with (parts_dir / f"{part.key}.pkl").open("rb") as stream:
         assert pickle.load(stream).digest == part.digest
 
 
-def test_2sfca_is_province_wide_and_equals_a_single_run(single, wide):
-    # The wide buffer covers the 30-minute catchment of every facility: the merged pairs are complete.
-    assert wide.provenance["partition"]["fca_exact"]
-    assert "access_2sfca" not in wide.provenance["partition"]["per_county_tables"]
-    for name in ("access_2sfca", "access_2sfca_township"):
+def test_tables_from_cost_pairs_are_province_wide_and_equal_a_single_run(single, wide, merged):
+    # The wide buffer covers every facility's 60-minute pairs: capacity, 2SFCA and the ranking are exact.
+    assert wide.provenance["partition"]["pairs_exact"]
+    assert not merged[0].provenance["partition"]["pairs_exact"]
+    for name in ("access_2sfca", "access_2sfca_township", "capacity", "capacity_township", "subcentre_ranking"):
         ours, theirs = wide.summary[name], single.summary[name]
         assert "county" not in ours.columns
         assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=False,
-                           rtol=1e-9, atol=1e-12)
+                           rtol=1e-9, atol=1e-12, obj=name)
+    assert_frame_equal(wide.villages, single.villages)

@@ -18,12 +18,17 @@ from healthreach.config import settings_from_parameters
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from healthreach.layers.crs import metric_xy
 from healthreach.layers.project import load_project
-from healthreach.partition_optimize import SitingJob, site_per_county
-from healthreach.workflow import optimize_project
+from healthreach.commands import optimize_project
+from healthreach.config import Execution, RunConfig, SolverOptions
+from healthreach.scenarios.site import SitingJob, site
 
 BAND_MIN = 8.0
-JOB = SitingJob(problem="mclp", kind="ems_station", k=1, band_min=BAND_MIN, candidates="villages",
-                time_limit_s=30.0, min_from_seat_min=0.0, demand="population")
+JOB = SitingJob(problem="mclp", kind="ems_station", k=1, band_min=BAND_MIN, candidates="villages")
+
+
+def site_per_county(project, edges, settings, job, *, parts_dir, workers=None):
+    config = RunConfig(settings=settings, execution=Execution(workers=workers), solver=SolverOptions(time_limit_s=30.0))
+    return site(project, edges, config, job, per_county=True, parts_dir=parts_dir)
 
 
 @pytest.fixture(scope="module")

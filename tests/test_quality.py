@@ -10,13 +10,16 @@ import pandas as pd
 import pytest
 import shapely
 
-from healthreach.coverage.network import MODES, build_network
+from healthreach.layers.roads.speeds import MODES
+from healthreach.coverage.network import build_network
 from healthreach.coverage.quality import QA_COLUMNS, gcj02_offset_warning, network_qa
 from healthreach.config import Settings
 from healthreach.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from healthreach.maps.labels import esc
 from healthreach.maps.offline import js_string
-from healthreach.workflow import SAMPLE_DIR, run_project
+from healthreach.commands import run_project, sample_dir
+
+SAMPLE_DIR = sample_dir("county")
 from netfixtures import CRS, edge_table, xy
 
 S = Settings()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from healthreach.coverage.network import build_network
-from healthreach.coverage.referral import ems_three_tier, ems_three_tier_standards, referral_times
+from healthreach.coverage.referral import complete_chains, ems_three_tier, ems_three_tier_standards, referral_times
 from healthreach.config import Settings
 from healthreach.rules import RULES
 from netfixtures import CRS, edge_table, xy
@@ -73,7 +73,7 @@ CHAIN = [("E", "ems_centre", "T0", 0, 3), ("A", "township_hc", "T1", 1000, 1), (
 def test_three_tier_chain_by_hand():
     fac = facilities(CHAIN)
     net, nv = network(edge_table(ROAD), fac, "ambulance")
-    chains = ems_three_tier(fac, net, nv=nv, townships=["T1", "T2", "T3", "T4"]).set_index("township")
+    chains = complete_chains(ems_three_tier(fac, net, nv=nv), fac, ["T1", "T2", "T3", "T4"]).set_index("township")
     speed = 40 / KMH  # metres per second
     a, s, b = chains.loc["T1"], chains.loc["T2"], chains.loc["T3"]
     assert a["subcentre_fid"] == "S" and a["centre_id"] == "E"

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from healthreach.coverage.analysis import analyze
-from healthreach.coverage.regional import assign_counties, regional_table
+from healthreach.commands.api import analyze
+from healthreach.coverage.regional import regional_table
+from healthreach.layers.boundaries import assign_counties
 from healthreach.config import Settings, settings_from_parameters
 from healthreach.layers.project import Project, RoadsSource
 from netfixtures import CRS, edge_table, xy
@@ -99,7 +100,7 @@ def two_county_project(tmp_path: Path) -> tuple[Project, gpd.GeoDataFrame]:
 
 def test_two_county_project_end_to_end(two_county_project):
     project, edges = two_county_project
-    result = analyze(project, edges=edges, settings=settings_from_parameters(project.parameters))
+    result = analyze(project, edges=edges)
     villages = result.villages.set_index("vid")
     # Driving 50 km/h on the secondary road; villages and centres sit on it.
     assert villages.at["V1", "regional_centre_fid"] == "RC1"

@@ -314,7 +314,9 @@ def test_line_layer_errors_name_file_row_and_field(tmp_path):
 def test_real_shanxi_county_converted_from_gcj02_clips_the_roads():
     """五寨县 (140928) from the Amap boundaries, converted to WGS84, clips the sample's roads."""
     from healthreach.layers.crs import to_wgs84
-    from healthreach.workflow import SAMPLE_DIR
+    from healthreach.commands import sample_dir
+
+    SAMPLE_DIR = sample_dir("county")
 
     counties = gpd.read_file("/work/shared/data/real/shanxi_counties_amap_gcj02.geojson")
     county = to_wgs84(counties[counties["adcode"].astype(str) == "140928"], "gcj02").geometry.iloc[0]

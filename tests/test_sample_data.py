@@ -12,8 +12,8 @@ import shapely
 import yaml
 from geopandas.testing import assert_geodataframe_equal
 
-import healthreach.data.sample as sample_pkg
-from healthreach.data.sample.generate import generate
+import healthreach.data.samples.county as sample_pkg
+from healthreach.data.samples.county.generate import generate
 from healthreach.tiers import normalise_kind
 
 SAMPLE = Path(sample_pkg.__file__).parent

@@ -1,6 +1,8 @@
 """Catchment variants on hand-built networks: allocation split, rings, radii, per-facility bands."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from healthreach.coverage.access import village_access
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.network import build_network
 from healthreach.config import Settings
+from healthreach.layers.project import Project, RoadsSource
 from healthreach.coverage.traveltime import bounded_costs, nearest
 from netfixtures import CRS, edge_table, xy
 
@@ -138,6 +141,14 @@ def test_walk_circle_and_allocation_layer_on_a_small_town():
 
 
 SPLIT = Settings(catchment_type="split")
+AUTO = Settings(catchment_type="auto")
+
+
+def resolve(edges, villages, facilities, settings):
+    """The catchment type a run on these layers would settle on."""
+    project = Project(name="t", path=Path("t.yml"), crs=CRS, facilities=facilities, villages=villages,
+                      boundaries=None, roads=RoadsSource(path=Path("roads.geojson"), format="lines"))
+    return service_areas.resolve_catchment_type(project, edges, settings)
 
 
 def _town_grid(n_fac: int, seed: int, *, own_bands: bool = False):
@@ -155,8 +166,8 @@ def _town_grid(n_fac: int, seed: int, *, own_bands: bool = False):
 def test_split_catchments_count_each_village_once_and_do_not_overlap():
     edges, facilities, villages = _town_grid(4, 8, own_bands=True)
     networks = _networks(edges, villages, facilities)
-    assert service_areas.catchment_type(villages, facilities, networks, SPLIT) == "split"
-    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
+    assert resolve(edges, villages, facilities, SPLIT) == "split"
+    assert resolve(edges, villages, facilities, AUTO) == "overlap"
     catch = service_areas.catchments(villages, facilities, networks, SPLIT, CRS)
     overlap = service_areas.catchments(villages, facilities, networks, S, CRS)
     # The same rows as overlapping catchments, the first facility with its own bands.
@@ -211,8 +222,9 @@ def test_split_ambulance_radii_split_bases_that_share_radii():
 def test_auto_catchments_are_split_where_overlapping_ones_would_cost_too_much(monkeypatch):
     edges, facilities, villages = _town_grid(4, 8)
     networks = _networks(edges, villages, facilities)
-    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
-    assert service_areas.catchment_type(villages, facilities, networks, SPLIT) == "split"
+    assert resolve(edges, villages, facilities, AUTO) == "overlap"
+    assert resolve(edges, villages, facilities, SPLIT) == "split"
+    assert resolve(edges, villages, facilities, S) == "overlap"
     # Every band of the four facilities' catchments and of their ambulance radii (rural: 10 and 20 km),
     # counted here from whole cost matrices.
     nv, drive, amb = len(villages), networks["drive"], networks["ambulance"]
@@ -222,8 +234,11 @@ def test_auto_catchments_are_split_where_overlapping_ones_would_cost_too_much(mo
               + int((radius <= 10000.0).sum()) + int((radius <= 20000.0).sum()))
     assert pieces > 4 * len(drive.edge_to)
     monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces - 1)
-    assert service_areas.catchment_type(villages, facilities, networks, S) == "split"
+    assert resolve(edges, villages, facilities, AUTO) == "split"
     monkeypatch.setattr(service_areas, "SPLIT_ABOVE_PIECES", pieces)
-    assert service_areas.catchment_type(villages, facilities, networks, S) == "overlap"
-    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_NODES", 10)
-    assert service_areas.catchment_type(villages, facilities, networks, S) == "split"
+    assert resolve(edges, villages, facilities, AUTO) == "overlap"
+    # A road network of more junctions than SPLIT_ABOVE_NODES (this grid has 121) is split unsearched.
+    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_NODES", 120)
+    assert resolve(edges, villages, facilities, AUTO) == "split"
+    monkeypatch.setattr(service_areas, "SPLIT_ABOVE_NODES", 121)
+    assert resolve(edges, villages, facilities, AUTO) == "overlap"

@@ -8,8 +8,10 @@ import pytest
 import shapely
 
 from healthreach._errors import InputError
-from healthreach.coverage.analysis import SUMMARY_TIERS, summarise
-from healthreach.coverage.network import MODES, build_network
+from healthreach.coverage.assess import summarise
+from healthreach.tiers import SUMMARY_TIERS
+from healthreach.layers.roads.speeds import MODES
+from healthreach.coverage.network import build_network
 from healthreach.config import Settings, settings_from_parameters
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.services import (
@@ -96,7 +98,7 @@ def _timed_villages() -> pd.DataFrame:
         "stroke_time_s": [1200.0, 3600.0, 5000.0, np.nan],     # 20 min, 60 min, 83.3 min, unreachable
         "township_time_s": [600.0, 1000.0, 2000.0, 4000.0],   # 10, 16.7, 33.3, 66.7 min
         "subcentre_time_s": [np.nan] * 4, "hospital_time_s": [600.0] * 4,
-        "village_time_s": [60.0] * 4, "ems_time_s": [np.nan] * 4,
+        "village_time_s": [60.0] * 4, "ems_time_s": [np.nan] * 4, "community_time_s": [np.nan] * 4,
     })
 
 

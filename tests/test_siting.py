@@ -15,7 +15,9 @@ from healthreach.config import Settings
 from healthreach.layers.project import load_project
 from healthreach.scenarios import siting
 from healthreach.scenarios.scenario import load_scenario
-from healthreach.workflow import SAMPLE_DIR, optimize_project
+from healthreach.commands import optimize_project, sample_dir
+
+SAMPLE_DIR = sample_dir("county")
 
 PROJECT = SAMPLE_DIR / "project.yml"
 
@@ -47,10 +49,23 @@ def test_mclp_answer_matches_the_scenario_it_writes(tmp_path: Path):
     assert "城关镇" not in set(facilities.loc[table["fid"], "township"])
 
 
+def _dense(cost) -> np.ndarray:
+    """A sparse siting cost matrix as dense seconds, inf where no pair is stored."""
+    out = np.full(cost.shape, np.inf)
+    pairs = cost.tocoo()
+    out[pairs.row, pairs.col] = pairs.data
+    return out
+
+
+def _costs(project, edges, sites, kind, limit_s):
+    nets = siting.siting_networks(project, edges, sites, kind, Settings())
+    return siting.cost_matrix(nets, kind, limit_s)
+
+
 def test_mclp_is_the_best_pair_by_enumeration(project, edges):
     settings = Settings()
     sites = siting.candidate_sites(project, "existing:township_hc", "subcentre", settings)
-    cost = siting.cost_matrix(project, edges, sites, "subcentre", settings, 1800.0)
+    cost = _dense(_costs(project, edges, sites, "subcentre", 1800.0))
     pop = project.villages["population"].to_numpy(dtype=float)
     covered = cost <= 1800.0
     best = max(pop[covered[:, list(pair)].any(axis=1)].sum() for pair in combinations(range(cost.shape[1]), 2))
@@ -64,7 +79,7 @@ def test_ems_sites_keep_existing_bases_fixed(project, edges):
     sites = siting.candidate_sites(project, "villages", "ems_station", settings)
     fixed = sites.points["fixed"].to_numpy()
     assert fixed.sum() == (project.facilities["ambulances"].fillna(0) > 0).sum()
-    cost = siting.cost_matrix(project, edges, sites, "ems_station", settings, 900.0)
+    cost = _dense(_costs(project, edges, sites, "ems_station", 900.0))
     pop = project.villages["population"].to_numpy(dtype=float)
     solution = siting.solve("lscp", cost, pop, k=None, band_s=900.0, fixed=fixed, time_limit_s=30)
     assert set(np.flatnonzero(fixed)) <= set(solution.chosen)
@@ -77,7 +92,7 @@ def test_grid_candidates_and_pmedian_run(project, edges):
     settings = Settings()
     sites = siting.candidate_sites(project, "grid:5000", "township_hc", settings)
     assert (~sites.points["fixed"]).sum() > 40
-    cost = siting.cost_matrix(project, edges, sites, "township_hc", settings, np.inf)
+    cost = _dense(_costs(project, edges, sites, "township_hc", np.inf))
     pop = project.villages["population"].to_numpy(dtype=float)
     solution = siting.solve("pmedian", cost, pop, k=1, band_s=0, fixed=sites.points["fixed"].to_numpy(),
                             time_limit_s=30)
@@ -102,30 +117,33 @@ def test_bad_requests_are_usage_errors(project):
 def test_min_time_from_seat_drops_near_candidates(project, edges):
     settings = Settings()
     sites = siting.candidate_sites(project, "existing:township_hc", "subcentre", settings)
-    far = siting.far_from_seat(project, edges, sites, settings, 20 * 60.0)
+    nets = siting.siting_networks(project, edges, sites, "subcentre", settings)
+    far = siting.far_from_seat(nets, sites, 20 * 60.0)
     kept = set(far.points.loc[~far.points["fixed"], "fid"])
     assert kept and kept < set(sites.points.loc[~sites.points["fixed"], "fid"])
     # Independently: the referral table's hospital times say which centres are 20+ minutes out.
-    from healthreach.coverage.analysis import analyze
+    from healthreach.commands.api import analyze
 
     referral = analyze(project, edges=edges).summary["referral"].set_index("fid")
     far_enough = {fid for fid in sites.points.loc[~sites.points["fixed"], "fid"]
                   if referral.at[fid, "hospital_time_s"] >= 1200}
     assert kept == far_enough
     with pytest.raises(UsageError, match="no candidate"):
-        siting.far_from_seat(project, edges, sites, settings, 10 * 3600.0)
+        siting.far_from_seat(nets, sites, 10 * 3600.0)
 
 
 def test_radiated_demand_counts_only_residents_far_from_hospitals(project, edges):
-    from healthreach.coverage.analysis import analyze
+    from healthreach.commands.api import analyze
 
     settings = Settings()
-    weights = siting.demand_weights(project, edges, settings, "radiated:30")
+    sites = siting.candidate_sites(project, "existing:township_hc", "subcentre", settings)
+    nets = siting.siting_networks(project, edges, sites, "subcentre", settings)
+    weights = siting.demand_weights(project, nets, "radiated:30")
     hospital = analyze(project, edges=edges).villages["hospital_time_s"].to_numpy(dtype=float)
     far = ~(hospital <= 1800)  # NaN (unreachable) counts as far
     pop = project.villages["population"].to_numpy(dtype=float)
     np.testing.assert_array_equal(weights, np.where(far, pop, 0.0))
     assert 0 < weights.sum() < pop.sum()
-    np.testing.assert_array_equal(siting.demand_weights(project, edges, settings, "population"), pop)
+    np.testing.assert_array_equal(siting.demand_weights(project, nets, "population"), pop)
     with pytest.raises(UsageError, match="radiated"):
-        siting.demand_weights(project, edges, settings, "remote")
+        siting.demand_weights(project, nets, "remote")

@@ -8,8 +8,9 @@ import pytest
 from healthreach._errors import InputError
 from healthreach.coverage.network import build_network
 from healthreach.config import Settings
-from healthreach.coverage.subcentres import DEFAULT_WEIGHTS, rank_subcentres
-from netfixtures import CRS, edge_table, xy
+from healthreach.coverage.subcentres import DEFAULT_WEIGHTS, rank_subcentres, seat_times
+from healthreach.coverage.traveltime import nearest
+from netfixtures import CRS, drive_pairs, edge_table, xy
 
 S = Settings()
 KMH = 3.6
@@ -33,10 +34,18 @@ def drive():
 
 
 NET = drive()
+NV = len(VILLAGES)
+PAIRS = drive_pairs(NET, NV, len(FACILITIES))
+HOSPITAL_S = nearest(NET, NET.point_node[NV:NV + 1], toward=True).cost[NET.point_node[:NV]]
+
+
+def rank(**kwargs):
+    return rank_subcentres(VILLAGES.assign(hospital_time_s=HOSPITAL_S), FACILITIES, PAIRS,
+                           seat_times(FACILITIES, NET, nv=NV), **kwargs)
 
 
 def test_criteria_by_hand():
-    table = rank_subcentres(VILLAGES, FACILITIES, NET).set_index("fid")
+    table = rank().set_index("fid")
     assert table.loc["T1", "to_seat_s"] == pytest.approx(5000 / 40 * KMH, abs=0.05)
     assert table.loc["T3", "to_seat_s"] == pytest.approx(28000 / 40 * KMH, abs=0.05)
     assert (table["seat_hospital"] == "H").all()
@@ -51,7 +60,7 @@ def test_criteria_by_hand():
 
 
 def test_seat_township_is_excluded():
-    table = rank_subcentres(VILLAGES, FACILITIES, NET)
+    table = rank()
     seat = table.set_index("fid").loc["T0"]
     assert seat["seat_township"] and not seat["eligible"]
     assert pd.isna(seat["rank"]) and np.isnan(seat["score"]) and "county-seat" in seat["note"]
@@ -60,7 +69,7 @@ def test_seat_township_is_excluded():
 
 
 def test_score_is_the_weighted_sum_of_the_shown_components():
-    table = rank_subcentres(VILLAGES, FACILITIES, NET)
+    table = rank()
     ok = table[table["eligible"]]
     expected = np.zeros(len(ok))
     for key, weight in DEFAULT_WEIGHTS.items():
@@ -75,9 +84,9 @@ def test_score_is_the_weighted_sum_of_the_shown_components():
 
 
 def test_weights_change_the_ranking():
-    by_distance = rank_subcentres(VILLAGES, FACILITIES, NET, weights={"to_seat_s": 1.0})
+    by_distance = rank(weights={"to_seat_s": 1.0})
     assert by_distance["fid"].tolist()[:3] == ["T3", "T2", "T1"]
-    by_size = rank_subcentres(VILLAGES, FACILITIES, NET, weights={"township_population": 1.0})
+    by_size = rank(weights={"township_population": 1.0})
     assert by_size["fid"].iloc[0] == "T1"
     with pytest.raises(InputError, match="unknown criteria nurses"):
-        rank_subcentres(VILLAGES, FACILITIES, NET, weights={"nurses": 1.0})
+        rank(weights={"nurses": 1.0})

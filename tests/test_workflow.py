@@ -23,7 +23,9 @@ from healthreach.config import Settings
 from healthreach.rules import CLASS_SPEEDS_KMH, base_class
 from healthreach.coverage.traveltime import nearest
 from healthreach.layers.project import load_project
-from healthreach.workflow import SAMPLE_DIR, run_demo
+from healthreach.commands import run_demo, sample_dir
+
+SAMPLE_DIR = sample_dir("county")
 
 DESIGN_FILES = ["coverage_map.html", "villages.gpkg", "catchments.gpkg", "facilities.gpkg", "standards.csv",
                 "summary.xlsx", "run.json", "compare.csv", "shp/villages.shp", "shp/villages.cpg",
@@ -268,7 +270,7 @@ def test_catchment_layers_written_beside_the_disks(demo: Path):
 
 
 def test_validate_reports_network_problems_with_row_numbers(tmp_path: Path):
-    from healthreach.workflow import validate_inputs
+    from healthreach.commands import validate_inputs
 
     report, path = validate_inputs(SAMPLE_DIR / "project.yml", out=tmp_path)
     assert path == tmp_path / "validation.csv" and path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -284,7 +286,7 @@ def test_validate_reports_network_problems_with_row_numbers(tmp_path: Path):
 
 
 def test_removing_a_facility_never_shortens_a_time(project, tmp_path: Path):
-    from healthreach.coverage.analysis import analyze
+    from healthreach.commands.api import analyze
     from healthreach.scenarios.apply import apply_to_project
     from healthreach.scenarios.scenario import load_scenario
 
@@ -321,12 +323,13 @@ def test_python_api_matches_the_command_line(demo: Path, tmp_path: Path):
 def test_split_catchments_on_the_sample_count_what_the_overlapping_ones_do(project, demo: Path, tmp_path: Path):
     from dataclasses import replace
 
-    from healthreach.coverage.analysis import analyze
-    from healthreach.config import settings_from_parameters
+    from healthreach.commands.api import analyze
+    from healthreach.config import RunConfig, settings_from_parameters
     from healthreach.maps.outputs import write_outputs
 
     settings = replace(settings_from_parameters(project.parameters), catchment_type="split")
-    result = analyze(project, edges=read_roads(project.roads.path), settings=settings)
+    config = RunConfig(settings=settings)
+    result = analyze(project, edges=read_roads(project.roads.path), config=config)
     assert result.provenance["catchments"] == "split"
     overlap = gpd.read_file(demo / "catchments.gpkg", layer="catchments")
     assert json.loads((demo / "run.json").read_text(encoding="utf-8"))["catchments"] == "overlap"
@@ -343,23 +346,16 @@ def test_split_catchments_on_the_sample_count_what_the_overlapping_ones_do(proje
     alloc = result.layers["allocation"]
     top = split[(split["tier"] == "township") & (split["band_min"] == max(settings.bands_min))]
     assert list(alloc["fid"]) == list(top["fid"]) and list(alloc["population"]) == list(top["population"])
-    out = write_outputs(result, tmp_path / "split")
+    out = write_outputs(result, tmp_path / "split", config)
     assert len(gpd.read_file(out / "catchments.gpkg", layer="allocation")) == len(alloc)
 
 
 def test_scenarios_draw_catchments_as_the_baseline_did(project):
-    from healthreach.coverage.analysis import analyze
+    from healthreach.commands.api import compare
     from healthreach.scenarios.scenario import load_scenario
-    from healthreach.workflow import compare
-
-    seen = []
-
-    def run(p, e, s, tag):
-        seen.append((tag, s.catchment_type))
-        return analyze(p, edges=e, settings=s)
 
     scenario = load_scenario(SAMPLE_DIR / "scenarios" / "ems-farthest-township.yml")
-    baseline, (outcome,) = compare(project, [scenario], run=run)
-    assert seen[0] == ("baseline", "auto")
-    assert seen[1] == (f"scenario_{scenario.name}", baseline.provenance["catchments"])
+    baseline, (outcome,) = compare(project, [scenario])
+    assert baseline.provenance["catchments"] in ("overlap", "split")
     assert outcome.result.provenance["catchments"] == baseline.provenance["catchments"]
+    assert outcome.result.provenance["settings"] == baseline.provenance["settings"]

@@ -16,8 +16,7 @@ import pandas as pd
 
 from healthreach._errors import InputError
 from healthreach.coverage.access import tier_mask
-from healthreach.coverage.network import Network
-from healthreach.coverage.traveltime import bounded_costs
+from healthreach.coverage.pairs import CostPairs
 
 # Assumptions (no seed fixes them; override through CapacityOptions):
 # - village tier: capacity from doctors by inverting VD-PER-POP (1 doctor for the first 1,000 served
@@ -25,11 +24,10 @@ from healthreach.coverage.traveltime import bounded_costs
 # - township tier: 1,000 persons per doctor, the same first-doctor ratio of VD-PER-POP, for lack of a
 #   township figure in the seeds.
 # - beds, when chosen: 1,000 / 3.5 = 285 persons per bed, the inverse of BEDS-COUNTY (3.5 per 1,000).
-# - bands: 60 min driving for township health centres (the largest default band of standards.md),
-#   30 min for village clinics.
+# - bands: the run's `capacity_bands_min` (healthreach.config.Settings): by default the largest band
+#   for township health centres and 30 min for village clinics.
 PERSONS_PER_TOWNSHIP_DOCTOR = 1000
 PERSONS_PER_BED = math.floor(1000 / 3.5)
-DEFAULT_BANDS_MIN: dict[str, float] = {"township": 60.0, "village": 30.0}
 FACILITY_COLUMNS = ["tier", "order", "fid", "name", "kind", "township", "doctors", "beds", "capacity",
                     "served", "spare", "full", "villages_served", "band_min", "note"]
 TOWNSHIP_COLUMNS = ["tier", "scope", "name", "population", "capacity", "served", "residual", "share_served"]
@@ -46,7 +44,8 @@ class CapacityOptions:
     order_by: str = "capacity"
     """Column of the facility table (or 'capacity') to process facilities by; ties keep table order."""
     descending: bool = True
-    bands_min: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS_MIN.items())
+    bands_min: tuple[tuple[str, float], ...] = (("township", 60.0), ("village", 30.0))
+    """(tier, minutes driving toward the facility) in the order the tiers are allocated."""
 
 
 def village_doctor_capacity(doctors: float) -> int:
@@ -101,35 +100,40 @@ class Allocation:
         return np.bincount(self.village, weights=self.persons, minlength=n_villages)
 
 
-def allocate(population: np.ndarray, cost: np.ndarray, capacity: np.ndarray, order: np.ndarray,
+def allocate(population: np.ndarray, pairs: CostPairs, capacity: np.ndarray, order: np.ndarray,
              limit: float) -> Allocation:
     """Allocate village residents (persons) to facilities processed in `order`.
 
-    `cost` is (facilities x villages) seconds, inf where unreachable; `limit` the band in seconds
-    (inclusive). Each facility takes its villages nearest first until its capacity is used up.
+    `pairs` holds the (facility, village, seconds) pairs within reach, facilities numbered as
+    `capacity`; `limit` is the band in seconds (inclusive). Each facility takes its villages nearest
+    first (ties in village order) until its capacity is used up.
     """
     remaining = population.astype(float).copy()
-    fac: list[int] = []
-    vil: list[int] = []
-    persons: list[float] = []
+    inside = pairs.cost <= limit + 1e-6
+    fac_all, vil_all, sec_all = pairs.source[inside], pairs.target[inside], pairs.cost[inside]
+    by = np.lexsort((vil_all, sec_all, fac_all))
+    fac_all, vil_all = fac_all[by], vil_all[by]
+    starts = np.searchsorted(fac_all, np.arange(len(capacity) + 1))
+    fac: list[np.ndarray] = []
+    vil: list[np.ndarray] = []
+    persons: list[np.ndarray] = []
     for f in order:
         spare = float(capacity[f])
         if spare <= 0:
             continue
-        inside = np.flatnonzero(cost[f] <= limit + 1e-6)
-        # Nearest first; ties in village order so results do not depend on the sort algorithm.
-        for v in inside[np.argsort(cost[f, inside], kind="stable")]:
-            if remaining[v] <= 0:
-                continue
-            take = min(remaining[v], spare)
-            remaining[v] -= take
-            spare -= take
-            fac.append(int(f))
-            vil.append(int(v))
-            persons.append(take)
-            if spare <= 0:
-                break
-    return Allocation(np.array(fac, dtype=np.int64), np.array(vil, dtype=np.int64), np.array(persons, dtype=float))
+        villages = vil_all[starts[f]:starts[f + 1]]
+        want = remaining[villages]
+        # Taking nearest first until full is the running sum of what the villages still need, capped.
+        before = np.concatenate([[0.0], np.cumsum(want)[:-1]])
+        take = np.clip(spare - before, 0.0, want)
+        took = take > 0
+        remaining[villages[took]] -= take[took]
+        fac.append(np.full(int(took.sum()), f, dtype=np.int64))
+        vil.append(villages[took])
+        persons.append(take[took])
+    if not fac:
+        return Allocation(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Allocation(np.concatenate(fac), np.concatenate(vil), np.concatenate(persons))
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,13 @@ class CapacityCoverage:
     """Per tier, residents of each village (in village order) left unserved (persons)."""
 
 
-def capacity_coverage(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *, county: str,
+def capacity_coverage(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: CostPairs, *, county: str,
                       options: CapacityOptions | None = None) -> CapacityCoverage:
     """Capacity-aware coverage of the village tier (village clinics) and the township tier (township
-    health centres and sub-centres) on the driving network, measured toward the facility.
+    health centres and sub-centres), driving toward the facility.
 
-    Villages are points 0..nv-1 of `drive`, facilities nv.. in table order.
+    `pairs` are the drive-toward cost pairs of the facilities (numbered as in `facilities`) to the
+    villages (numbered as in `villages`) within at least each tier's band.
     """
     options = options or CapacityOptions()
     nv = len(villages)
@@ -163,16 +168,17 @@ def capacity_coverage(villages: pd.DataFrame, facilities: pd.DataFrame, drive: N
         capacity = facility_capacity(table, tier, options)
         order = processing_order(table, capacity, options)
         limit = band * 60.0
-        if len(members):
-            cost = bounded_costs(drive, drive.point_node[nv + members], limit, toward=True, at=drive.point_node[:nv])
-        else:
-            cost = np.full((0, nv), np.inf)
-        allocation = allocate(population, cost, capacity, order, limit)
+        local = np.full(len(facilities), -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        mine = local[pairs.source] >= 0
+        tier_pairs = CostPairs(source=local[pairs.source[mine]], target=pairs.target[mine], cost=pairs.cost[mine],
+                               n_sources=len(members), n_targets=nv)
+        allocation = allocate(population, tier_pairs, capacity, order, limit)
         served_f = allocation.served_by_facility(len(members))
         served_v = allocation.served_village(nv)
         rank = np.empty(len(members), dtype=np.int64)
         rank[order] = np.arange(1, len(members) + 1)
-        reached = (cost <= limit + 1e-6)
+        reached = np.bincount(tier_pairs.source[tier_pairs.cost <= limit + 1e-6], minlength=len(members)) > 0
         frame = pd.DataFrame({
             "tier": tier, "order": rank, "fid": table["fid"].to_numpy(dtype=object),
             "name": table["name"].to_numpy(dtype=object), "kind": table["kind"].to_numpy(dtype=object),
@@ -184,7 +190,7 @@ def capacity_coverage(villages: pd.DataFrame, facilities: pd.DataFrame, drive: N
             "villages_served": np.bincount(allocation.facility, minlength=len(members)),
             "band_min": float(band),
             "note": [f"no {options.source} recorded: no capacity" if c <= 0
-                     else ("" if r.any() else f"no village within {band:g} min")
+                     else ("" if r else f"no village within {band:g} min")
                      for c, r in zip(capacity, reached)],
         })
         rows.append(frame)

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from healthreach.coverage.network import Network
-from healthreach.coverage.traveltime import bounded_cost_blocks
+from healthreach.coverage.pairs import CostPairs
+from healthreach.tiers import EMS_KINDS
 
 # Luo & Qi (2009): upper bound of each zone (minutes, inclusive) and its weight.
 E2SFCA_STEPS: tuple[tuple[float, float], ...] = ((10.0, 1.00), (20.0, 0.68), (30.0, 0.22))
 CATCHMENT_MIN = 30.0
 # Ambulance bases are not places residents go for care; their doctors would inflate the ratios.
-EXCLUDED_KINDS = ("ems_centre", "ems_station")
+EXCLUDED_KINDS = EMS_KINDS
 RESOURCES = ("doctors", "beds")
 
 
@@ -68,55 +68,21 @@ def fca(supply: np.ndarray, demand: np.ndarray, pairs: FcaMatrix,
     return np.asarray(w.T @ ratio)
 
 
-def fca_pairs(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *,
-              members: np.ndarray | None = None, catchment_min: float = CATCHMENT_MIN,
-              steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> pd.DataFrame:
-    """Facility x village pairs within the catchment (`facility`, `village`: positions in the tables;
-    `minutes`), driving toward the facility, searched a block of facilities at a time.
-
-    `members`: positions of the facilities to search from (default: all but EXCLUDED_KINDS). Villages
-    are points 0..nv-1 of `drive`, facilities nv.. in table order.
-    """
-    nv = len(villages)
-    if members is None:
-        members = np.flatnonzero(~facilities["kind"].isin(EXCLUDED_KINDS).to_numpy())
-    limit = max(catchment_min, max(b for b, _ in steps)) * 60.0
-    f_parts, v_parts, m_parts, start = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)], 0
-    for block in bounded_cost_blocks(drive, drive.point_node[nv + members], limit, toward=True):
-        cost = block[:, drive.point_node[:nv]]
-        f, v = np.nonzero(np.isfinite(cost) & (cost <= limit + 1e-6))
-        f_parts.append(members[start + f])
-        v_parts.append(v)
-        m_parts.append(cost[f, v] / 60.0)
-        start += len(block)
-    return pd.DataFrame({"facility": np.concatenate(f_parts), "village": np.concatenate(v_parts),
-                         "minutes": np.concatenate(m_parts)})
-
-
-def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *, county: str,
+def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: CostPairs, *, county: str,
                catchment_min: float = CATCHMENT_MIN,
                steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Doctors and beds per 1,000 residents by 2SFCA and E2SFCA, per village and per county/township
     (population-weighted means), driving toward the facility within `catchment_min` minutes.
 
-    Villages are points 0..nv-1 of `drive`, facilities nv.. in table order. Facilities of the
+    `pairs`: drive-toward seconds from the villages (targets, numbered as `villages`) to the
+    facilities (sources, numbered as `facilities`), complete within the catchment. Facilities of the
     EXCLUDED_KINDS (ambulance bases) are left out.
     """
-    pairs = fca_pairs(villages, facilities, drive, catchment_min=catchment_min, steps=steps)
-    return fca_tables_from_pairs(villages, facilities, pairs, county=county, catchment_min=catchment_min,
-                                 steps=steps)
-
-
-def fca_tables_from_pairs(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: pd.DataFrame, *, county: str,
-                          catchment_min: float = CATCHMENT_MIN,
-                          steps: tuple[tuple[float, float], ...] = E2SFCA_STEPS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The tables of :func:`fca_tables` from the pairs of :func:`fca_pairs` (a partitioned run gathers
-    them from every county's own facilities)."""
     excluded = facilities["kind"].isin(EXCLUDED_KINDS).to_numpy()
-    pairs = pairs[~excluded[pairs["facility"].to_numpy()]]
+    keep = ~excluded[pairs.source]
+    f, v, m = pairs.source[keep], pairs.target[keep], pairs.cost[keep] / 60.0
     population = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
     shape = (len(facilities), len(villages))
-    f, v, m = (pairs[c].to_numpy() for c in ("facility", "village", "minutes"))
     plain_in, enhanced_in = m <= catchment_min + 1e-8, m <= max(b for b, _ in steps) + 1e-8
     plain = FcaMatrix(f[plain_in], v[plain_in], m[plain_in], shape)
     enhanced = FcaMatrix(f[enhanced_in], v[enhanced_in], m[enhanced_in], shape)

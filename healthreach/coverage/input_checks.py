@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthreach.coverage.network import MODES, build_networks
+from healthreach.layers.roads.speeds import MODES
+from healthreach.coverage.network import build_networks
 from healthreach.coverage.quality import network_qa
 from healthreach.config import Settings
 from healthreach.layers.crs import metric_xy

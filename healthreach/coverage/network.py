@@ -13,13 +13,12 @@ from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from scipy import sparse
 
 from healthreach.config import Settings
 
-from healthreach.layers.roads.speeds import MODES, segment_speeds_kmh
+from healthreach.layers.roads.speeds import segment_speeds_kmh
 
 _MIN_SECONDS = 1e-9  # csgraph must see an edge even where two points coincide
 _END_M = 0.01  # a join this close (metres) to a segment's end is at that end

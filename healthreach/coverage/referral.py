@@ -14,8 +14,8 @@ from healthreach.coverage.network import Network
 from healthreach.config import Settings
 from healthreach.coverage.standards import COLUMNS as STANDARDS_COLUMNS
 from healthreach.coverage.traveltime import nearest
+from healthreach.tiers import THC_KINDS
 
-THC_KINDS = ("subcentre", "township_hc")
 
 REFERRAL_COLUMNS = ["fid", "name", "township", "kind", "hospital_fid", "hospital_name", "hospital_time_s",
                     "hospital_dist_m", "subcentre_fid", "subcentre_name", "subcentre_time_s", "subcentre_dist_m",
@@ -83,11 +83,10 @@ def referral_times(facilities: pd.DataFrame, drive: Network, *, nv: int) -> pd.D
     return out[REFERRAL_COLUMNS]
 
 
-def ems_three_tier(facilities: pd.DataFrame, ambulance: Network, *, nv: int,
-                   townships: list[str] | None = None) -> pd.DataFrame:
+def ems_three_tier(facilities: pd.DataFrame, ambulance: Network, *, nv: int) -> pd.DataFrame:
     """The chain county emergency centre -> sub-centre -> township health centre, one row per
-    township health centre (and one per township that has none), on the ambulance network in the
-    dispatch direction (seconds, metres).
+    township health centre, on the ambulance network in the dispatch direction (seconds, metres).
+    `complete_chains` adds the townships that have none.
 
     Each township health centre is dispatched from its nearest sub-centre (by ambulance time); that
     sub-centre from its nearest emergency centre. A township health centre that is a sub-centre itself
@@ -150,12 +149,20 @@ def ems_three_tier(facilities: pd.DataFrame, ambulance: Network, *, nv: int,
             "chain_s": _time(cen_s + sub_s), "linked": not gaps, "gap": "; ".join(gaps),
         })
         rows.append(rec)
-    known = set(towns[thc])
-    for town in townships or []:
-        if town not in known:
-            rows.append({"township": town, "thc_ambulances": 0, "linked": False,
-                         "gap": "no township health centre in the township"})
-    table = pd.DataFrame(rows, columns=EMS_COLUMNS)
+    return _typed(pd.DataFrame(rows, columns=EMS_COLUMNS))
+
+
+def complete_chains(chains: pd.DataFrame, facilities: pd.DataFrame, townships: list[str]) -> pd.DataFrame:
+    """`chains` with one row more for each of `townships` that has no township health centre."""
+    known = set(facilities["township"].to_numpy(dtype=object)[np.isin(facilities["kind"], THC_KINDS)])
+    missing = [{"township": town, "thc_ambulances": 0, "linked": False,
+                "gap": "no township health centre in the township"} for town in townships if town not in known]
+    if not missing:
+        return _typed(chains.reset_index(drop=True)[EMS_COLUMNS])
+    return _typed(pd.concat([chains, pd.DataFrame(missing, columns=EMS_COLUMNS)], ignore_index=True)[EMS_COLUMNS])
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
     for col in ("thc_id", "thc_name", "thc_kind", "centre_id", "centre_name", "subcentre_fid",
                 "subcentre_name", "gap"):
         table[col] = table[col].astype("string")

@@ -7,6 +7,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from healthreach.coverage.pairs import CostPairs
+
 
 @dataclass(frozen=True)
 class AnalysisResult:
@@ -36,9 +38,9 @@ class AnalysisResult:
     """Tables by name, e.g. 'county' and 'township': population and share within each band."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """Inputs with hashes, parameters, versions and timings (written as run.json)."""
-    fca_pairs: pd.DataFrame | None = None
-    """The 2SFCA catchment pairs behind `summary['access_2sfca']` (`facility`, `village`: positions in
-    the tables; `minutes`); a partitioned run merges the indices from them. Not exported."""
+    pairs: CostPairs | None = None
+    """The bounded cost pairs (drive-toward seconds from villages to facilities, by position in the
+    tables) behind capacity, 2SFCA and the sub-centre ranking. Not exported."""
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     """Further catchment layers by name (e.g. 'rings', 'allocation', 'dissolved', 'ems_radius',
     'walk_15min'): written as layers of catchments.gpkg."""

@@ -27,12 +27,15 @@ import shapely
 
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
-from healthreach.coverage.network import Network
+from healthreach.coverage.network import Network, build_networks
 from healthreach.config import Settings
 from healthreach.coverage.split_areas import split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
 from healthreach.tiers import TIERS
 from healthreach.coverage.access import tier_mask
+from healthreach.layers.crs import metric_xy
+from healthreach.layers.project import Project
+from healthreach.layers.roads.speeds import segment_speeds_kmh
 
 Progress = Callable[[str], None]
 _EPS = 1e-6
@@ -44,17 +47,24 @@ SPLIT_ABOVE_PIECES = 200_000
 road pieces than this in all (a dense town grid: minutes of GEOS work per county)."""
 
 
-def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: dict[str, Network],
-                   settings: Settings) -> str:
-    """'overlap' or 'split': the setting, or for 'auto' what the network's size and density afford.
+def resolve_catchment_type(project: Project, edges: gpd.GeoDataFrame, settings: Settings) -> str:
+    """'overlap' or 'split': the setting, or for 'auto' what the roads' size and density afford.
 
-    Counts the road pieces the overlapping catchments and ambulance radii would buffer and dissolve,
-    band by band: one bounded search per facility (milliseconds on a county), where the polygons would
-    take some 40 microseconds per piece."""
+    Decided once per run, before any analysis, so that a partitioned run and every scenario draw the
+    same kind. Split when the drive network has more than SPLIT_ABOVE_NODES junctions (a province);
+    otherwise counts the road pieces the overlapping catchments and ambulance radii would buffer and
+    dissolve, band by band: one bounded search per facility (milliseconds on a county), where the
+    polygons would take some 40 microseconds per piece."""
     if settings.catchment_type != "auto":
         return settings.catchment_type
-    if networks["drive"].n_nodes > SPLIT_ABOVE_NODES:
+    drivable = np.isfinite(segment_speeds_kmh(edges, "drive", settings))
+    junctions = len(np.unique(np.concatenate([edges["u"].to_numpy()[drivable], edges["v"].to_numpy()[drivable]])))
+    if junctions > SPLIT_ABOVE_NODES:
         return "split"
+    villages, facilities = project.villages, project.facilities
+    xy = np.vstack([metric_xy(villages, project.crs), metric_xy(facilities, project.crs)])
+    modes = tuple(dict.fromkeys([*(TIERS[t].mode for t in settings.catchment_tiers), "ambulance"]))
+    networks = build_networks(edges, modes, settings, project.crs, xy)
     nv, pieces = len(villages), 0
     bands = facility_bands(facilities, settings.bands_min)
     work = []
@@ -65,7 +75,7 @@ def catchment_type(villages: pd.DataFrame, facilities: pd.DataFrame, networks: d
     bases = np.flatnonzero(tier_mask(facilities, "ems"))
     if len(bases):
         work.append((networks["ambulance"], bases, False, "length", _radii(villages, facilities, bases, settings,
-                                                                       networks["ambulance"].crs)))
+                                                                       project.crs)))
     for net, members, toward, weight, limits in work:
         if not len(members):
             continue
@@ -118,7 +128,7 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     pop = villages["population"].to_numpy(dtype=float)
     bands = facility_bands(facilities, settings.bands_min)
     rows, geoms = [], []
-    if catchment_type(villages, facilities, networks, settings) == "split":
+    if settings.catchment_type == "split":
         for tier in settings.catchment_tiers:
             members = np.flatnonzero(tier_mask(facilities, tier))
             if len(members) and progress:
@@ -227,7 +237,7 @@ def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access:
     if not len(members):
         return _frame([], [], crs)
     band = max(settings.bands_min) * 60.0
-    if catchment_type(villages, facilities, networks, settings) == "split":
+    if settings.catchment_type == "split":
         if catchments is not None:
             same = catchments[(catchments["tier"] == tier) & (catchments["band_min"] == band / 60)]
             if sorted(same["fid"]) == sorted(facilities["fid"].iloc[members]):
@@ -289,7 +299,7 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     radii = _radii(villages, facilities, members, settings, crs)
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
-    if catchment_type(villages, facilities, networks, settings) == "split":
+    if settings.catchment_type == "split":
         for group in sorted({tuple(r) for r in radii}):
             mine = [i for i, r in enumerate(radii) if tuple(r) == group]
             _split_rows(rows, geoms, facilities, members[mine], net, nv, pop, [list(group)] * len(mine),

@@ -15,8 +15,9 @@ import pandas as pd
 from healthreach._errors import InputError
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import Network
-from healthreach.coverage.referral import THC_KINDS
-from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.coverage.pairs import CostPairs
+from healthreach.coverage.traveltime import nearest
+from healthreach.tiers import THC_KINDS
 
 # Residents farther than this from every hospital (minutes by car) are the population a sub-centre
 # would serve in the hospital's stead (the "radiated" population).
@@ -50,62 +51,83 @@ def min_max(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-def rank_subcentres(villages: pd.DataFrame, facilities: pd.DataFrame, drive: Network, *,
+def seat_hospitals(facilities: pd.DataFrame) -> np.ndarray:
+    """Positions of the county-seat hospitals: the county hospitals, or every hospital when none."""
+    seat = np.flatnonzero(facilities["kind"].to_numpy(dtype=object) == "county_hospital")
+    return seat if len(seat) else np.flatnonzero(tier_mask(facilities, "hospital"))
+
+
+def seat_times(facilities: pd.DataFrame, drive: Network, *, nv: int) -> pd.DataFrame:
+    """Driving seconds from every township health centre to the county seat (its nearest county
+    hospital; any hospital when the county has none), toward the hospital.
+
+    One row per facility of `facilities` (NaN and NA for the others and where unreachable):
+    `to_seat_s`, `seat_hospital` (fid). Villages are points 0..nv-1 of `drive`, facilities nv...
+    """
+    kinds = facilities["kind"].to_numpy(dtype=object)
+    seat = seat_hospitals(facilities)
+    thc = np.flatnonzero(np.isin(kinds, THC_KINDS))
+    to_seat = nearest(drive, drive.point_node[nv + seat], toward=True)
+    nodes = drive.point_node[nv + thc]
+    cost, source = to_seat.cost[nodes], to_seat.source[nodes]
+    seconds = np.full(len(facilities), np.nan)
+    seconds[thc] = np.where(np.isfinite(cost), np.round(cost, 1), np.nan)
+    fids = facilities["fid"].to_numpy(dtype=object)
+    hospital = np.full(len(facilities), None, dtype=object)
+    hospital[thc] = [fids[seat[s]] if s >= 0 else None for s in source]
+    return pd.DataFrame({"to_seat_s": seconds, "seat_hospital": pd.array(hospital, dtype="string")},
+                        index=facilities.index)
+
+
+def rank_subcentres(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: CostPairs, seat: pd.DataFrame, *,
                     weights: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per township health centre (kinds subcentre and township_hc), best candidate first.
 
-    Criteria: `to_seat_s` driving seconds to the county hospital (the county seat; any hospital
-    when the county has none), `radiated_30min_pop` / `radiated_60min_pop` residents (persons)
-    within 30 / 60 min of the centre who are more than FAR_FROM_HOSPITAL_MIN from every hospital,
+    Criteria: `to_seat_s` driving seconds to the county hospital (from `seat_times`),
+    `radiated_30min_pop` / `radiated_60min_pop` residents (persons) within 30 / 60 min of the centre
+    who are more than FAR_FROM_HOSPITAL_MIN from every hospital (the villages' `hospital_time_s`),
     `beds`, `doctors`, and `township_population` (persons); each criterion's 0-1 value is shown in
     `<name>_norm`. Centres in the county-seat township are not eligible (the plans exclude the seat)
-    and get no score. Villages are points 0..nv-1 of `drive`, facilities nv...
+    and get no score. `pairs`: drive-toward seconds from the villages (targets) to the facilities
+    (sources), complete within 60 minutes.
     """
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
     unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
     if unknown:
         raise InputError(f"sub-centre weights: unknown criteria {', '.join(unknown)} "
                          f"(expected some of {', '.join(DEFAULT_WEIGHTS)})")
-    nv = len(villages)
     kinds = facilities["kind"].to_numpy(dtype=object)
     thc = np.flatnonzero(np.isin(kinds, THC_KINDS))
-    seat = np.flatnonzero(kinds == "county_hospital")
-    if not len(seat):
-        seat = np.flatnonzero(tier_mask(facilities, "hospital"))
-    hospitals = np.flatnonzero(tier_mask(facilities, "hospital"))
     fids = facilities["fid"].to_numpy(dtype=object)
     towns = facilities["township"].to_numpy(dtype=object)
-    seat_towns = {str(t) for t in towns[seat] if isinstance(t, str)}
+    seat_towns = {str(t) for t in towns[seat_hospitals(facilities)] if isinstance(t, str)}
     population = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
-    vnodes = drive.point_node[:nv]
-    thc_nodes = drive.point_node[nv + thc]
-
-    to_seat = nearest(drive, drive.point_node[nv + seat], toward=True)
-    seat_cost = to_seat.cost[thc_nodes]
-    hospital_time = nearest(drive, drive.point_node[nv + hospitals], toward=True).cost[vnodes]
+    hospital_time = villages["hospital_time_s"].to_numpy(dtype=float)
     far = ~(hospital_time <= FAR_FROM_HOSPITAL_MIN * 60 + 1e-6)
-    cost = bounded_costs(drive, thc_nodes, max(RADIATED_BANDS_MIN) * 60.0, toward=True, at=vnodes) \
-        if len(thc) else np.full((0, nv), np.inf)
     town_pop = pd.Series(population).groupby(villages["township"].to_numpy(dtype=object)).sum()
 
     table = pd.DataFrame({
         "fid": fids[thc], "name": facilities["name"].to_numpy(dtype=object)[thc], "kind": kinds[thc],
         "township": towns[thc],
     })
-    table["seat_township"] = [isinstance(t, str) and t in seat_towns for t in towns[thc]]
-    table["eligible"] = ~table["seat_township"]
-    table["seat_hospital"] = pd.array([fids[seat[s]] if s >= 0 else None for s in to_seat.source[thc_nodes]],
-                                 dtype="string")
-    table["to_seat_s"] = np.where(np.isfinite(seat_cost), np.round(seat_cost, 1), np.nan)
+    table["seat_township"] = np.array([isinstance(t, str) and t in seat_towns for t in towns[thc]], dtype=bool)
+    table["eligible"] = ~table["seat_township"].to_numpy(dtype=bool)
+    table["seat_hospital"] = pd.array(seat["seat_hospital"].to_numpy(dtype=object)[thc], dtype="string")
+    table["to_seat_s"] = seat["to_seat_s"].to_numpy(dtype=float)[thc]
+    row_of = np.full(len(facilities), -1, dtype=np.int64)
+    row_of[thc] = np.arange(len(thc))
+    mine = row_of[pairs.source] >= 0
+    rows, targets, cost = row_of[pairs.source[mine]], pairs.target[mine], pairs.cost[mine]
     for band in RADIATED_BANDS_MIN:
-        within = cost <= band * 60 + 1e-6
-        table[f"radiated_{band}min_pop"] = (within & far) @ population if len(thc) else np.zeros(0)
+        within = (cost <= band * 60 + 1e-6) & far[targets]
+        table[f"radiated_{band}min_pop"] = np.bincount(rows[within], weights=population[targets[within]],
+                                                       minlength=len(thc))
     for resource in ("beds", "doctors"):
         table[resource] = pd.to_numeric(facilities[resource].iloc[thc], errors="coerce").to_numpy(dtype=float)
-    table["township_population"] = [float(town_pop.get(t, 0.0)) for t in towns[thc]]
-    table["large_town"] = table["township_population"] >= LARGE_TOWN
+    table["township_population"] = np.array([float(town_pop.get(t, 0.0)) for t in towns[thc]], dtype=float)
+    table["large_town"] = table["township_population"].to_numpy() >= LARGE_TOWN
 
-    eligible = table["eligible"].to_numpy()
+    eligible = table["eligible"].to_numpy(dtype=bool)
     score = np.zeros(len(table))
     for key in DEFAULT_WEIGHTS:
         values = table[key].to_numpy(dtype=float).copy()

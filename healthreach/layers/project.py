@@ -71,6 +71,8 @@ class Project:
     roads: RoadsSource
     parameters: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Path] = field(default_factory=dict)
+    basemap_key: str | None = None
+    """The project file's `basemap_key` (a Tianditu key), if any."""
 
 
 def load_project(path: str | Path) -> Project:
@@ -140,6 +142,7 @@ def _build(path: Path, problems: Problems) -> Project | None:
     return Project(
         name=str(name).strip(), path=path.resolve(), crs=project_crs, facilities=facilities,
         villages=villages, boundaries=boundaries, roads=roads, parameters=dict(parameters), inputs=inputs,
+        basemap_key=str(doc["basemap_key"]).strip() or None if doc.get("basemap_key") is not None else None,
     )
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import folium
@@ -18,9 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 
-from healthreach._errors import InputError, UsageError
+from healthreach._errors import UsageError
 from healthreach.coverage.result import AnalysisResult
 from healthreach.layers.crs import wgs84_to_gcj02
 from healthreach.maps.labels import esc, text
@@ -68,25 +65,10 @@ def basemap_name(basemap: str, lang: str) -> str:
     return _NAMES[basemap][lang]
 
 
-def tianditu_key(project_file: str | Path | None = None) -> str | None:
-    """The Tianditu key: `basemap_key` of the project file, else the TIANDITU_KEY environment variable."""
-    if project_file is not None:
-        path = Path(project_file)
-        try:
-            doc = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InputError(f"{path.name}: cannot read {PROJECT_KEY!r}: {exc}") from exc
-        value = doc.get(PROJECT_KEY) if isinstance(doc, dict) else None
-        if value is not None and str(value).strip():
-            return str(value).strip()
-    value = os.environ.get(TIANDITU_ENV, "").strip()
-    return value or None
-
-
 def add_tile_layer(m: folium.Map, basemap: str, lang: str, *, key: str | None = None) -> None:
     """List the chosen tile basemap in the layer control, switched off (nothing is fetched until shown).
 
-    'none' adds nothing. 'tianditu' needs `key` (see `tianditu_key`) and adds the vector map with
+    'none' adds nothing. 'tianditu' needs `key` (the project's `basemap_key` or TIANDITU_KEY) and adds the vector map with
     its annotation layer.
     """
     check_basemap(basemap)

@@ -2,10 +2,8 @@
 Excel and run.json."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +12,12 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
-from healthreach._errors import UsageError
+from healthreach.config import RunConfig
 from healthreach.coverage.result import AnalysisResult
 from healthreach.maps import labels
-from healthreach.maps.basemaps import check_basemap, tianditu_key
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.exports import (
-    OUT_CRS_CHOICES,
     atomic_write,
-    resolve_out_crs,
-    shapefile_encoding,
     write_csv,
     write_gpkg,
     write_json,
@@ -44,44 +38,6 @@ BASELINE_FILES = ("coverage_map.html", "coverage_map.png", "coverage_curve.png",
                   "catchments.gpkg", "catchments.qml", "facilities.gpkg", "standards.csv", "summary.xlsx",
                   "run.json", "shp")
 LINK_TIER = "township"
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """Choices for the output folder, checked when made.
-
-    `basemap`: none | osm | tianditu | amap (a tile layer on the maps, off until turned on);
-    `shp_encoding`: UTF-8 | GBK (shapefile .dbf and .cpg); `out_crs`: wgs84 | cgcs2000 | gk, or an
-    EPSG code once resolved (shapefile coordinates and .prj); `basemap_key`: the Tianditu key.
-    """
-
-    basemap: str = "none"
-    shp_encoding: str = "UTF-8"
-    out_crs: str = "wgs84"
-    basemap_key: str | None = None
-
-    def __post_init__(self) -> None:
-        check_basemap(self.basemap)
-        shapefile_encoding(self.shp_encoding)
-        if self.out_crs.lower() not in OUT_CRS_CHOICES and not self.out_crs.upper().startswith("EPSG:"):
-            raise UsageError(f"--out-crs {self.out_crs}: expected one of {', '.join(OUT_CRS_CHOICES)}")
-
-
-def resolve_options(options: OutputOptions | None, project: Any) -> OutputOptions:
-    """`options` for one project (see healthreach.layers.project.Project): the Tianditu key looked
-    up (project file `basemap_key`, else TIANDITU_KEY) and `out_crs` turned into an EPSG code."""
-    options = options or OutputOptions()
-    key = options.basemap_key
-    if options.basemap == "tianditu" and not key:
-        key = tianditu_key(project.path)
-        if not key:
-            raise UsageError("--basemap tianditu needs a Tianditu key: set basemap_key: in the project file "
-                             "or the TIANDITU_KEY environment variable")
-    west, south, east, north = project.villages.to_crs(4326).total_bounds
-    out_crs = options.out_crs
-    if not out_crs.upper().startswith("EPSG:"):
-        out_crs = resolve_out_crs(out_crs, project.crs, centre=((west + east) / 2, (south + north) / 2))
-    return dataclasses.replace(options, basemap_key=key, out_crs=out_crs)
 
 
 def write_text(text: str, path: Path) -> Path:
@@ -151,21 +107,19 @@ def _write_styles(result: AnalysisResult, out: Path, lang: str) -> None:
 def write_outputs(
     result: AnalysisResult,
     out_dir: str | Path,
+    config: RunConfig,
     *,
-    lang: str = "zh",
     outcomes: Sequence[ScenarioOutcome] = (),
-    options: OutputOptions | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Write the baseline outputs, and each scenario's, into `out_dir`; every file atomically.
 
-    `options.shp_encoding` and `options.out_crs` ('wgs84', 'cgcs2000' or an EPSG code; 'gk' must be
-    resolved first with `resolve_options`) apply to the shapefiles; GeoPackages stay WGS84.
-    `options.basemap` and `basemap_key` choose the maps' optional tile layer.
+    `config.output` chooses the language, the maps' optional tile layer, and the shapefiles' code page
+    and CRS (GeoPackages stay WGS84).
     """
-    options = options or OutputOptions()
-    out_crs = resolve_out_crs(options.out_crs) if not options.out_crs.upper().startswith("EPSG:") else options.out_crs
-    basemap, basemap_key, shp_encoding = options.basemap, options.basemap_key, options.shp_encoding
+    options = config.output
+    lang, basemap, basemap_key = options.lang, options.basemap, options.basemap_key
+    shp_encoding, out_crs = options.shp_encoding, options.out_crs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = provenance if provenance is not None else result.provenance

@@ -5,7 +5,8 @@ import math
 
 import pandas as pd
 
-from healthreach.tiers import SERVICES, TIERS, colour
+from healthreach.tiers import SERVICES, TIERS
+from healthreach.tiers import colour as tier_colour
 from healthreach.maps.labels import text
 
 DASH = "—"
@@ -18,8 +19,8 @@ TIME_CLASSES: tuple[tuple[float, str], ...] = (
     (math.inf, "#d73027"),
 )
 UNREACHABLE_FILL = "#9e9e9e"
-TIER_COLOURS: dict[str, str] = {tier: colour(tier) for tier in TIERS}
-SERVICE_COLOURS: dict[str, str] = {service: colour(service) for service in SERVICES}
+TIER_COLOURS: dict[str, str] = {tier: tier_colour(tier) for tier in TIERS}
+SERVICE_COLOURS: dict[str, str] = {service: tier_colour(service) for service in SERVICES}
 BAND_COLOURS: dict[int, str] = {15: "#08519c", 30: "#3182bd", 45: "#6baed6", 60: "#bdd7e7"}
 
 

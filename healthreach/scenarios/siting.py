@@ -7,17 +7,26 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 import yaml
 
 from healthreach._errors import InputError, UsageError
-from healthreach.coverage.access import tier_mask
-from healthreach.coverage.network import build_network
 from healthreach.config import Settings
-from healthreach.coverage.traveltime import bounded_costs, nearest
+from healthreach.coverage.access import tier_mask
+from healthreach.coverage.network import Network, build_networks
+from healthreach.coverage.pairs import bounded_pairs
+from healthreach.coverage.traveltime import nearest
 from healthreach.layers.crs import metric_xy
 from healthreach.tiers import KIND_TABLE, KIND_TIER, TIERS, normalise_kind
-from healthreach.scenarios.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
+from healthreach.scenarios.optimize import (
+    CostMatrix,
+    Solution,
+    cost_matrix_from_pairs,
+    solve_lscp,
+    solve_mclp,
+    solve_pmedian,
+)
 
 
 
@@ -104,26 +113,48 @@ def _point_file(path: Path) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"fid": "", "name": names}, geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
 
 
-def far_from_seat(project, edges: gpd.GeoDataFrame, candidates: Candidates, settings: Settings,
-                  min_s: float) -> Candidates:
+@dataclass(frozen=True)
+class SitingNetworks:
+    """The networks siting searches: villages, then candidate sites, then hospitals joined as points."""
+
+    networks: dict[str, Network]
+    nv: int
+    ns: int
+
+    def nodes(self, mode: str, what: str) -> np.ndarray:
+        """Graph nodes of the villages, sites or hospitals in `mode`."""
+        net = self.networks[mode]
+        span = {"villages": slice(0, self.nv), "sites": slice(self.nv, self.nv + self.ns),
+                "hospitals": slice(self.nv + self.ns, None)}[what]
+        return net.point_node[span]
+
+
+def siting_networks(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: str,
+                    settings: Settings) -> SitingNetworks:
+    """The drive network and the network of `kind`'s tier, with villages, sites and hospitals joined."""
+    hospitals = project.facilities.geometry[tier_mask(project.facilities, "hospital")]
+    frames = [project.villages.geometry, candidates.points.geometry, hospitals]
+    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
+    modes = tuple(dict.fromkeys(("drive", TIERS[KIND_TIER[kind]].mode)))
+    return SitingNetworks(build_networks(edges, modes, settings, project.crs, xy), len(project.villages),
+                          len(candidates.points))
+
+
+def far_from_seat(nets: SitingNetworks, candidates: Candidates, min_s: float) -> Candidates:
     """Drop candidates within `min_s` seconds' drive of the nearest county hospital (SUBCENTRE-CRITERIA:
     sub-centres are meant for places far from the county seat). Fixed sites are kept."""
-    hospitals = tier_mask(project.facilities, "hospital")
-    if min_s <= 0 or not hospitals.any():
+    hospitals = nets.nodes("drive", "hospitals")
+    if min_s <= 0 or not len(hospitals):
         return candidates
     points = candidates.points
-    frames = [points.geometry, project.facilities.geometry[hospitals]]
-    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
-    net = build_network(edges, "drive", settings, project.crs, xy)
-    near = nearest(net, net.point_node[len(points):], toward=True)
-    seconds = near.cost[net.point_node[: len(points)]]
+    seconds = nearest(nets.networks["drive"], hospitals, toward=True).cost[nets.nodes("drive", "sites")]
     keep = points["fixed"].to_numpy() | (seconds >= min_s)
     if not (keep & ~points["fixed"].to_numpy()).any():
         raise UsageError(f"--min-from-seat {min_s / 60:g}: no candidate is that far from a county hospital")
     return Candidates(points[keep].reset_index(drop=True))
 
 
-def demand_weights(project, edges: gpd.GeoDataFrame, settings: Settings, spec: str) -> np.ndarray:
+def demand_weights(project, nets: SitingNetworks, spec: str) -> np.ndarray:
     """Persons each village counts for in the objective.
 
     `population` (default): every resident. `radiated:MIN`: only residents more than MIN minutes'
@@ -139,31 +170,25 @@ def demand_weights(project, edges: gpd.GeoDataFrame, settings: Settings, spec: s
         minutes = float(spec.split(":", 1)[1])
     except ValueError:
         raise UsageError(f"--demand {spec}: expected radiated:MIN, e.g. radiated:30") from None
-    hospitals = tier_mask(project.facilities, "hospital")
-    if not hospitals.any():
+    hospitals = nets.nodes("drive", "hospitals")
+    if not len(hospitals):
         return population
-    frames = [project.villages.geometry, project.facilities.geometry[hospitals]]
-    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
-    net = build_network(edges, "drive", settings, project.crs, xy)
-    nv = len(project.villages)
-    seconds = nearest(net, net.point_node[nv:], toward=True).cost[net.point_node[:nv]]
+    seconds = nearest(nets.networks["drive"], hospitals, toward=True).cost[nets.nodes("drive", "villages")]
     return np.where(seconds > minutes * 60.0, population, 0.0)  # unreachable (inf) counts as far
 
 
-def cost_matrix(project, edges: gpd.GeoDataFrame, candidates: Candidates, kind: str, settings: Settings,
-                limit_s: float) -> np.ndarray:
-    """Travel seconds (villages x candidates) on the mode of `kind`'s tier; inf beyond `limit_s`."""
-    tier = KIND_TIER[kind]
-    mode = TIERS[tier].mode
-    frames = [project.villages.geometry, candidates.points.geometry]
-    xy = np.vstack([metric_xy(g, project.crs) for g in frames])
-    net = build_network(edges, mode, settings, project.crs, xy)
-    nv = len(project.villages)
-    return bounded_costs(net, net.point_node[nv:], limit_s, toward=tier != "ems", at=net.point_node[:nv]).T
+def cost_matrix(nets: SitingNetworks, kind: str, limit_s: float) -> sp.csr_matrix:
+    """Travel seconds (villages x sites) on the network of `kind`'s tier within `limit_s`, as sparse
+    pairs: a stored entry (zero included) is a reachable pair, a missing one is beyond the limit."""
+    tier = TIERS[KIND_TIER[kind]]
+    net = nets.networks[tier.mode]
+    graph = net.reverse_s if tier.toward else net.csr_s
+    found = bounded_pairs(graph, nets.nodes(tier.mode, "sites"), nets.nodes(tier.mode, "villages"), limit_s)
+    return cost_matrix_from_pairs(found.target, found.source, found.cost, (nets.nv, nets.ns))
 
 
-def solve(problem: str, cost: np.ndarray, population: np.ndarray, *, k: int | None, band_s: float,
-          fixed: np.ndarray, time_limit_s: float) -> Solution:
+def solve(problem: str, cost: CostMatrix, population: np.ndarray, *, k: int | None, band_s: float,
+          fixed: np.ndarray, time_limit_s: float, mip_gap: float = 0.0) -> Solution:
     """Run the chosen model; `k` counts new sites (fixed ones come on top)."""
     fixed_idx = np.flatnonzero(fixed)
     if problem in ("mclp", "pmedian"):
@@ -173,10 +198,12 @@ def solve(problem: str, cost: np.ndarray, population: np.ndarray, *, k: int | No
             raise UsageError(f"--k {k}: only {int((~fixed).sum())} candidate sites")
         total = k + len(fixed_idx)
         if problem == "mclp":
-            return solve_mclp(cost, population, k=total, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s)
-        return solve_pmedian(cost, population, k=total, fixed=fixed_idx, time_limit_s=time_limit_s)
+            return solve_mclp(cost, population, k=total, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s,
+                              mip_gap=mip_gap)
+        return solve_pmedian(cost, population, k=total, fixed=fixed_idx, time_limit_s=time_limit_s, mip_gap=mip_gap)
     if problem == "lscp":
-        return solve_lscp(cost, population, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s)
+        return solve_lscp(cost, population, band_s=band_s, fixed=fixed_idx, time_limit_s=time_limit_s,
+                          mip_gap=mip_gap)
     raise UsageError(f"--problem {problem}: expected mclp, lscp or pmedian")
 
 

@@ -15,14 +15,12 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
 
-from healthreach._errors import InputError
 from healthreach.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.layers.crs import metric_crs_for
 
