@@ -4,7 +4,8 @@ Generates (seeded) a grid of `side` x `side` square counties, each `county_km` w
 every `spacing_m` metres (a tertiary every 5th line, a primary every 20th, the rest unclassified)
 crossing the borders; per county 2 townships, 30 villages, a county hospital, an emergency centre,
 2 township health centres (one a sub-centre) and 10 village clinics. Then it runs
-`analyze_partitioned` with 1 and with 2 local workers (fresh parts folders, so nothing is resumed),
+the partitioned analysis (`healthreach.coverage.pipeline.analyze` with county parts on Dask) on a
+local cluster of 1 and of 2 workers (fresh parts folders, so nothing is resumed),
 prints wall time, per-county seconds and peak resident memory per worker, the 2-worker speed-up, and
 the time projected for 2,800 counties on 32 workers from the measured mean per-county cost.
 
@@ -14,6 +15,7 @@ Run:  .venv/bin/python benchmarks/partitioned.py [--side 10] [--county-km 20] [-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +26,13 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from healthreach.config import Settings
+from dask.distributed import LocalCluster
+
+from healthreach.config import Execution, RunConfig, Settings
+from healthreach.coverage.pipeline import analyze
+from healthreach.coverage.service_areas import resolve_catchment_type
 from healthreach.layers.project import Project, RoadsSource
-from healthreach.partition import analyze_partitioned, fastest_kmh
+from healthreach.partition.counties import fastest_kmh
 
 CRS = "EPSG:4546"
 X0, Y0 = 400_000.0, 4_300_000.0
@@ -116,6 +122,7 @@ def main() -> None:
                       facilities=facilities, villages=villages, boundaries=boundaries,
                       roads=RoadsSource(path=Path("synthetic-roads"), format="edges"))
     settings = Settings()
+    settings = dataclasses.replace(settings, catchment_type=resolve_catchment_type(project, edges, settings))
     junctions = len(np.unique(np.r_[edges["u"], edges["v"]]))
     print(f"synthetic province: {args.side ** 2} counties of {args.county_km:g} km, {junctions:,} road junctions, "
           f"{len(edges):,} segments, {len(villages):,} villages, {len(facilities):,} facilities "
@@ -125,10 +132,12 @@ def main() -> None:
     walls: dict[int, float] = {}
     per_county: dict[int, np.ndarray] = {}
     for workers in args.workers:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+            config = RunConfig(settings=settings,
+                               execution=Execution(scheduler=cluster.scheduler_address, buffer_m=args.buffer_m))
             started = time.perf_counter()
-            result = analyze_partitioned(project, edges=edges, settings=settings, parts_dir=Path(folder),
-                                         workers=workers, buffer_m=args.buffer_m)
+            result = analyze(project, edges, config, parts_dir=Path(folder))
             walls[workers] = time.perf_counter() - started
         parts = result.provenance["partition"]["parts"]
         seconds = np.array([p["seconds"] for p in parts])

@@ -14,13 +14,17 @@ stations and emergency stations. Then, in the same run:
 3. the same searches with networkx (graph built from the same directed edge list,
    `multi_source_dijkstra_path_length` per tier) — on a subset of tiers when that would take long,
    compared against healthreach on the same subset;
-4. a bare `scipy.sparse.csgraph.dijkstra(min_only=True)` call per tier as the floor.
+4. a bare `scipy.sparse.csgraph.dijkstra(min_only=True)` call per tier as the floor;
+5. the **whole analysis** in one process (`healthreach.coverage.pipeline.analyze`: every table of a
+   run, capacity allocation, 2SFCA and the sub-centre ranking from bounded cost pairs included), with
+   its wall time and peak memory.
 
 Run:  .venv/bin/python benchmarks/province.py [--nx-tiers N] [--scale 1.0]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import resource
@@ -36,7 +40,9 @@ from pyproj import Transformer
 from healthreach.coverage.access import ACCESS_TIERS, tier_mask, village_access
 from healthreach.coverage import service_areas
 from healthreach.coverage.network import build_networks
-from healthreach.config import Settings
+from healthreach.config import RunConfig, Settings
+from healthreach.coverage.pipeline import analyze
+from healthreach.coverage.service_areas import resolve_catchment_type
 from healthreach.coverage.standards import check_standards
 from healthreach.coverage.traveltime import nearest
 from healthreach.tiers import TIERS
@@ -136,7 +142,7 @@ def layers(rng: np.random.Generator, extent: tuple[float, float], n_villages: in
         "setting": np.where(urban, "urban", "rural"),
     })
 
-    n_county = 117
+    n_county = min(117, max(1, n_towns // 13))
     county_seats = towns[rng.choice(n_towns, n_county, replace=False)]
     kinds: list[np.ndarray] = []
     xys: list[np.ndarray] = []
@@ -261,7 +267,10 @@ def main() -> None:
     nx_, ny_ = int(1040 * args.scale), int(1020 * args.scale)
     edges, gen = road_edges(rng, nx_, ny_)
     n_junctions = len(np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()])))
-    villages, facilities = layers(rng, ((nx_ - 1) * SPACING_M, (ny_ - 1) * SPACING_M), 28_000, 1_400, 100, 26_000)
+    # Smaller runs (--scale < 1) keep the province's density of villages and facilities.
+    area = args.scale ** 2
+    villages, facilities = layers(rng, ((nx_ - 1) * SPACING_M, (ny_ - 1) * SPACING_M), int(28_000 * area),
+                                  int(1_400 * area), max(1, int(100 * area)), int(26_000 * area))
     print(f"synthetic province: {n_junctions:,} junctions, {len(edges):,} road segments "
           f"({int(edges['oneway'].sum()):,} one-way), {len(villages):,} villages, {len(facilities):,} facilities "
           f"({(facilities['kind'] == 'township_hc').sum():,} township HCs, "
@@ -275,7 +284,9 @@ def main() -> None:
     # 1. The baseline, with its own peak memory.
     exact_peak = _rss_reset()
     t0 = time.perf_counter()
-    networks, steps = baseline(project, edges, Settings())
+    settings = Settings()
+    settings = dataclasses.replace(settings, catchment_type=resolve_catchment_type(project, edges, settings))
+    networks, steps = baseline(project, edges, settings)
     baseline_s = time.perf_counter() - t0
     peak_gb = _peak_rss_gb()
     print("baseline steps (s): " + ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
@@ -349,6 +360,21 @@ def main() -> None:
     print(f"peak_rss_gb={peak_gb:.2f}")
     print(f"nearest_vs_networkx_x={sum(nx_s.values()) / sum(hr_s[t] for t in subset):.1f}")
     print(f"nearest_vs_scipy_floor_x={sum(hr_s.values()) / sum(floor_s.values()):.2f}")
+
+    # 5. The whole analysis in one process, with its own peak memory.
+    del networks, results
+    gc.collect()
+    exact_peak = _rss_reset()
+    t0 = time.perf_counter()
+    result = analyze(project, edges, RunConfig(settings=settings))
+    whole_s = time.perf_counter() - t0
+    whole_gb = _peak_rss_gb()
+    print("whole analyze steps (s): " + ", ".join(f"{k}={v:.1f}" for k, v in result.provenance["timings_s"].items()))
+    print(f"whole analyze: {len(result.pairs):,} cost pairs, {len(result.standards):,} standards rows, "
+          f"{len(result.catchments):,} catchment polygons ({result.provenance['catchments']})"
+          + ("" if exact_peak else "; peak RSS could not be reset"))
+    print(f"whole_analyze_wall_s={whole_s:.1f}")
+    print(f"whole_analyze_rss_gb={whole_gb:.2f}")
 
 
 def _xy(frame: gpd.GeoDataFrame) -> np.ndarray:

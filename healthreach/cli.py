@@ -12,6 +12,14 @@ import typer
 from rich.console import Console
 
 from healthreach._errors import InputError, UsageError
+from healthreach.commands import (
+    Options,
+    compare_project,
+    optimize_project,
+    run_demo,
+    run_project,
+    validate_inputs,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -83,8 +91,6 @@ ProjectArg = Annotated[Path, typer.Argument(help="Project file (YAML).")]
 def _options(lang: str = "zh", basemap: str = "none", shp_encoding: str = "utf-8", out_crs: str = "wgs84",
              workers: int | None = None, scheduler: str | None = None, time_limit: float = 60.0,
              gap: float = 0.0) -> Any:
-    from healthreach.commands import Options
-
     return Options(lang=lang, basemap=basemap, shp_encoding=shp_encoding, out_crs=out_crs, workers=workers,
                    scheduler=scheduler, time_limit_s=time_limit, gap_pct=gap)
 
@@ -101,8 +107,6 @@ def demo(
     out_crs: OutCrsOpt = "wgs84",
 ) -> None:
     """Run an embedded synthetic sample end to end: baseline and its scenarios."""
-    from healthreach.commands import run_demo
-
     _guarded(lambda steps: _report(run_demo(sample=sample, out=out, progress=steps,
                                             options=_options(lang, basemap, shp_encoding, out_crs))))
 
@@ -119,8 +123,6 @@ def run(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline analysis of a project: village access, catchments, standards, maps and exports."""
-    from healthreach.commands import run_project
-
     _guarded(lambda steps: _report(run_project(project, out=out, progress=steps, options=_options(
         lang, basemap, shp_encoding, out_crs, workers, scheduler))))
 
@@ -138,8 +140,6 @@ def compare(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Baseline and each scenario on the same network, with their differences."""
-    from healthreach.commands import compare_project
-
     _guarded(lambda steps: _report(compare_project(project, scenarios, out=out, progress=steps, options=_options(
         lang, basemap, shp_encoding, out_crs, workers, scheduler))))
 
@@ -174,8 +174,6 @@ def optimize(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Choose sites with a MIP solver; the answer is written as a scenario file (optimized.yml)."""
-    from healthreach.commands import optimize_project
-
     if problem not in ("mclp", "lscp", "pmedian"):
         raise typer.BadParameter("expected mclp, lscp or pmedian", param_hint="--problem")
     _guarded(lambda steps: _report(optimize_project(
@@ -190,8 +188,6 @@ def validate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for validation.csv (default maps/<project name>/).")] = None,
 ) -> None:
     """Check a project's inputs only; exit 1 when there are errors (warnings do not fail)."""
-    from healthreach.commands import validate_inputs
-
     def action(steps: Steps) -> None:
         report, path = validate_inputs(project, out=out, progress=steps)
         steps.done()

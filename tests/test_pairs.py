@@ -1,21 +1,23 @@
 """Sparse cost pairs (bounded_pairs) against scipy's and networkx's Dijkstra, and its edge cases."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
+from healthreach import data
 from healthreach.coverage.network import build_network
 from healthreach.coverage.pairs import CostPairs, bounded_pairs
 from healthreach.layers.roads import read_project_roads
 from healthreach.config import settings_from_parameters
 from healthreach.layers.crs import metric_xy
 from healthreach.layers.project import load_project
-from healthreach.commands import sample_dir
 
-SAMPLE_DIR = sample_dir("county")
+SAMPLE_PROJECT = Path(data.__file__).parent / "samples" / "county" / "project.yml"
 
 
 def random_graph(seed: int, n: int = 300) -> sparse.csr_matrix:
@@ -42,8 +44,8 @@ def random_graph(seed: int, n: int = 300) -> sparse.csr_matrix:
     best: dict[tuple[int, int], float] = {}
     for i, j, c in zip(a.tolist(), b.tolist(), w.tolist()):
         best[i, j] = min(c, best.get((i, j), np.inf))
-    (i, j), c = zip(*best.keys()), list(best.values())
-    return sparse.csr_matrix((c, (i, j)), shape=(n, n))
+    pairs = np.array(list(best.keys()))
+    return sparse.csr_matrix((list(best.values()), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
 
 
 def reference(graph: sparse.csr_matrix, sources: np.ndarray, targets: np.ndarray, limit: float) -> CostPairs:
@@ -67,8 +69,8 @@ def assert_same(ours: CostPairs, ref: CostPairs) -> None:
 def test_random_graphs_match_scipy(seed: int):
     graph = random_graph(seed)
     rng = np.random.default_rng(100 + seed)
-    sources = rng.integers(0, graph.shape[0], 40)  # repeats likely
-    targets = rng.choice(graph.shape[0], 120, replace=False)
+    sources = rng.integers(0, graph.shape[0], 40)  # repeats likely, in both
+    targets = rng.integers(0, graph.shape[0], 120)
     full = dijkstra(graph, indices=sources)
     limit = float(np.median(full[np.isfinite(full) & (full > 0)]))  # cuts through every cluster
     ours = bounded_pairs(graph, sources, targets, limit, threads=2)
@@ -77,8 +79,8 @@ def test_random_graphs_match_scipy(seed: int):
     # The test has teeth: some reachable targets lie beyond the limit, some nodes are unreachable.
     assert 0 < len(ours) < np.isfinite(full[:, targets]).sum() < full[:, targets].size
     # The reverse graph (searches toward the sources) agrees with scipy too.
-    assert_same(bounded_pairs(graph.T.tocsr(), sources, targets, limit), reference(graph.T.tocsr(), sources, targets,
-                                                                                   limit))
+    reverse = graph.T.tocsr()
+    assert_same(bounded_pairs(reverse, sources, targets, limit), reference(reverse, sources, targets, limit))
 
 
 def test_small_graph_with_zero_and_parallel_edges_matches_networkx():
@@ -99,6 +101,8 @@ def test_small_graph_with_zero_and_parallel_edges_matches_networkx():
             expect = nx.single_source_dijkstra_path_length(g, s, cutoff=limit)
             mine = pairs.source == s
             assert dict(zip(pairs.target[mine].tolist(), pairs.cost[mine].tolist())) == pytest.approx(expect)
+    # A csr_array works as well as a csr_matrix.
+    assert_same(bounded_pairs(sparse.csr_array(csr), targets, targets, 6.0), bounded_pairs(csr, targets, targets, 6.0))
     # The zero-weight edge 1 -> 2 counts: 2 is as near as 1.
     near = bounded_pairs(csr, [0], [2, 1], 2.0)
     assert near.target.tolist() == [0, 1] and near.cost.tolist() == [2.0, 2.0]
@@ -136,6 +140,10 @@ def test_source_as_target_repeats_and_ordering():
         assert key == sorted(key)
     np.testing.assert_array_equal(pairs.source[pairs.source != 1], np.repeat([0, 2], first.sum()))
     assert pairs.target[pairs.source == 2].tolist() == pairs.target[first].tolist()
+    # Every node a target, in shuffled order and some twice: ties everywhere, ordered by position.
+    shuffled = np.r_[np.random.default_rng(5).permutation(side**2), [3, 17, 3]]
+    everywhere = bounded_pairs(grid, np.arange(side**2), shuffled, 5.0)
+    assert_same(everywhere, reference(grid, np.arange(side**2), shuffled, 5.0))
 
 
 def test_empty_inputs():
@@ -178,7 +186,7 @@ def test_bad_inputs_raise():
 
 def test_sample_county_facilities_to_villages_match_scipy():
     """All facilities to all villages within 30 minutes on the sample county's drive network."""
-    project = load_project(SAMPLE_DIR / "project.yml")
+    project = load_project(SAMPLE_PROJECT)
     villages = metric_xy(project.villages, project.crs)
     facilities = metric_xy(project.facilities, project.crs)
     net = build_network(read_project_roads(project), "drive", settings_from_parameters(project.parameters),

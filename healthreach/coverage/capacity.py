@@ -105,14 +105,13 @@ def allocate(population: np.ndarray, pairs: CostPairs, capacity: np.ndarray, ord
     """Allocate village residents (persons) to facilities processed in `order`.
 
     `pairs` holds the (facility, village, seconds) pairs within reach, facilities numbered as
-    `capacity`; `limit` is the band in seconds (inclusive). Each facility takes its villages nearest
-    first (ties in village order) until its capacity is used up.
+    `capacity`, sorted by (facility, seconds, village) as CostPairs are; `limit` is the band in seconds
+    (inclusive). Each facility takes its villages nearest first (ties in village order) until its
+    capacity is used up.
     """
     remaining = population.astype(float).copy()
     inside = pairs.cost <= limit + 1e-6
-    fac_all, vil_all, sec_all = pairs.source[inside], pairs.target[inside], pairs.cost[inside]
-    by = np.lexsort((vil_all, sec_all, fac_all))
-    fac_all, vil_all = fac_all[by], vil_all[by]
+    fac_all, vil_all = pairs.source[inside], pairs.target[inside]
     starts = np.searchsorted(fac_all, np.arange(len(capacity) + 1))
     fac: list[np.ndarray] = []
     vil: list[np.ndarray] = []

@@ -89,7 +89,9 @@ def facility_pairs(net: Network, nv: int, facilities: pd.DataFrame, settings: Se
         found = bounded_pairs(net.reverse_s, net.point_node[nv + members], net.point_node[:nv], limit)
         parts.append((members[found.source], found.target, found.cost))
     source, target, cost = (np.concatenate(column) for column in zip(*parts))
-    order = np.lexsort((target, cost, source))
+    # Each group is sorted by (source, cost, target) and holds other facilities: a stable sort by
+    # facility keeps that order within each.
+    order = np.argsort(source, kind="stable")
     return CostPairs(source=source[order], target=target[order], cost=cost[order],
                      n_sources=len(facilities), n_targets=nv)
 
@@ -194,7 +196,7 @@ def combine(ms: Sequence[Measurement], n_villages: int, n_facilities: int) -> Me
     source = np.concatenate([m.pairs.source for m in ms])
     target = np.concatenate([m.pairs.target for m in ms])
     cost = np.concatenate([m.pairs.cost for m in ms])
-    order = np.lexsort((target, cost, source))
+    order = np.argsort(source, kind="stable")  # each facility's pairs come from one area, in order
     # With several areas each quality row says which county's roads it is about.
     qa = pd.concat([m.network_qa.assign(county=m.label) if len(ms) > 1 else m.network_qa for m in ms],
                    ignore_index=True)

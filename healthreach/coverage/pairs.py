@@ -1,10 +1,9 @@
 """Sparse cost pairs: every target within a band of every source, by many small bounded searches.
 
-scipy's ``dijkstra(indices=..., limit=...)`` sets up arrays of the full network for each source and
-returns a dense (sources x nodes) block: on a province network (~1.2 M nodes) that is some 15 ms and
-9 MB per facility before the search starts. Here each search touches only the nodes it reaches
-(a 30-minute band holds a few thousand), resets only those, and keeps only the target nodes, so
-28,000 facilities x 30 minutes costs seconds and memory proportional to the pairs found.
+scipy's ``dijkstra(indices=..., limit=...)`` sets up arrays of the whole network for each source and
+returns a dense (sources x nodes) block: 9 MB a facility on a province network (~1.2 M nodes), however
+small the band. Here each search touches only the nodes it reaches (some ten thousand in 30 minutes),
+resets only those and keeps only the targets: time follows the band, memory the pairs found.
 """
 from __future__ import annotations
 
@@ -41,9 +40,11 @@ class CostPairs:
 
 
 @numba.njit(nogil=True, cache=True)
-def _grow(a: np.ndarray) -> np.ndarray:
+def _grow(a: np.ndarray, used: int) -> np.ndarray:
+    """`a` at twice the size, its first `used` entries kept."""
     out = np.empty(2 * len(a), a.dtype)
-    out[: len(a)] = a
+    for i in range(used):  # a loop, not a slice assignment: compiles in a tenth of the time
+        out[i] = a[i]
     return out
 
 
@@ -55,8 +56,9 @@ def _sift_down(heap_c: np.ndarray, heap_n: np.ndarray, size: int) -> None:
         m = 2 * i + 1
         if m >= size:
             break
-        if m + 1 < size and heap_c[m + 1] < heap_c[m]:
-            m += 1
+        # The smaller child by arithmetic, not a branch (~15 % faster searches). Slot m + 1 may be
+        # `size`, which still holds lc: if chosen, the test below stops here, rightly.
+        m += np.int64(heap_c[m + 1] < heap_c[m])
         if heap_c[m] >= lc:
             break
         heap_c[i], heap_n[i] = heap_c[m], heap_n[m]
@@ -77,22 +79,29 @@ def _sift_up(heap_c: np.ndarray, heap_n: np.ndarray, i: int, c: float, node: int
 
 
 @numba.njit(nogil=True, cache=True)
-def _search_chunk(indptr, indices, data, sources, first_pos, next_pos, bound):
-    """Bounded Dijkstra from each of `sources` (node ids) in turn.
+def _search_chunk(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sources: np.ndarray,
+                  first_pos: np.ndarray, next_pos: np.ndarray, n_hits: int,
+                  bound: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded Dijkstra from each of `sources` (node ids) in turn: per-source pair counts, and the
+    targets' positions and costs in source order, each source's in cost order (ties in any order).
 
-    Returns per-source pair counts and the targets' positions and costs, concatenated in source order,
-    each source's pairs sorted by (cost, target position). `first_pos[node]` is the first position of
-    the node in the targets array (-1 if not a target) and `next_pos[pos]` the next one (-1 at the end).
+    `first_pos[node]` is the node's first position in the targets (-1 if not a target), `next_pos[pos]`
+    the next one (-1 at the end) and `n_hits` the number of distinct target nodes.
     """
-    dist = np.full(len(indptr) - 1, np.inf)  # the one O(nodes) array; reset after each search at touched nodes only
-    # Everything else grows (doubling) with what the searches reach: touched nodes, the binary
-    # min-heap of (cost, node) whose stale entries are skipped when popped, and the output.
-    touched, heap_n, out_t = np.empty(1024, np.int64), np.empty(1024, np.int64), np.empty(1024, np.int64)
-    heap_c, out_c = np.empty(1024), np.empty(1024)
-    counts = np.zeros(len(sources), np.int64)
-    k = 0
+    # Scratch of fixed size, so the search loop never checks capacity. Only `dist` is written in full
+    # (once per chunk; each search resets just the nodes it touched); the np.empty arrays cost memory
+    # only as far as a search fills them. A push needs a strict improvement along an edge out of a
+    # node being settled, and each node is settled once: at most one push per stored edge, plus one.
+    dist = np.full(len(indptr) - 1, np.inf)
+    touched = np.empty(len(dist), np.int64)
+    heap_c = np.empty(len(indices) + 1)  # binary min-heap of (cost, node) with lazy deletion
+    heap_n = np.empty(len(indices) + 1, np.int64)
+    hits = np.empty(n_hits, np.int64)  # target nodes in the order settled, i.e. by cost
+    out_t = np.empty(2 * len(next_pos) + 1024, np.int64)  # grows by doubling between searches
+    out_c = np.empty(len(out_t))
+    counts, k = np.zeros(len(sources), np.int64), 0
     for s in range(len(sources)):
-        src, start, nt, hs = sources[s], k, 1, 1
+        src, nt, hs, nh = sources[s], 1, 1, 0
         dist[src], touched[0], heap_c[0], heap_n[0] = 0.0, src, 0.0, src
         while hs > 0:
             c, u = heap_c[0], heap_n[0]
@@ -100,40 +109,31 @@ def _search_chunk(indptr, indices, data, sources, first_pos, next_pos, bound):
             _sift_down(heap_c, heap_n, hs)
             if c > dist[u]:
                 continue  # stale: u was reached more cheaply after this entry was pushed
-            # Pushes happen only on strict improvement, so each node is settled once, in cost order.
-            p = first_pos[u]
-            while p >= 0:
-                if k == len(out_t):
-                    out_t, out_c = _grow(out_t), _grow(out_c)
-                out_t[k], out_c[k] = p, c
-                k += 1
-                p = next_pos[p]
+            if first_pos[u] >= 0:
+                hits[nh] = u
+                nh += 1
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nc = c + data[e]
                 if nc <= bound and nc < dist[v]:
                     if dist[v] == np.inf:
-                        if nt == len(touched):
-                            touched = _grow(touched)
                         touched[nt] = v
                         nt += 1
                     dist[v] = nc
-                    if hs == len(heap_c):
-                        heap_c, heap_n = _grow(heap_c), _grow(heap_n)
                     _sift_up(heap_c, heap_n, hs, nc, v)
                     hs += 1
+        # Every position of each settled target; a search yields at most one pair per position.
+        while k + len(next_pos) > len(out_t):
+            out_t, out_c = _grow(out_t, k), _grow(out_c, k)
+        start = k
+        for j in range(nh):
+            p = first_pos[hits[j]]
+            while p >= 0:
+                out_t[k], out_c[k] = p, dist[hits[j]]
+                k += 1
+                p = next_pos[p]
         for j in range(nt):
             dist[touched[j]] = np.inf
-        # Pairs came out in cost order; targets of equal cost (ties on grids, repeated targets) are
-        # put in position order so the output does not depend on the heap's tie-breaking.
-        a = start
-        while a < k:
-            b = a + 1
-            while b < k and out_c[b] == out_c[a]:
-                b += 1
-            if b - a > 1:
-                out_t[a:b].sort()
-            a = b
         counts[s] = k - start
     return counts, out_t[:k], out_c[:k]
 
@@ -146,8 +146,8 @@ def bounded_pairs(graph: sparse.csr_matrix | sparse.csr_array, sources: np.ndarr
     stored entries i -> j, every stored entry being an edge (zero included). Pass the transposed
     graph to measure toward the sources. `sources` and `targets` are node ids; either may repeat, and
     each position gets its own pairs. A source that is also a target pairs with it at cost 0.
-    Searches run in contiguous chunks of sources on `threads` threads (default: the usable CPUs);
-    each thread holds 8 bytes per node of scratch, plus what its searches reach.
+    Searches run in contiguous chunks of sources on `threads` threads (default: os.cpu_count(), at
+    most 32); each thread writes 8 bytes per node of scratch, plus what its searches reach.
     """
     graph = sparse.csr_matrix(graph)
     n, m = graph.shape
@@ -159,40 +159,42 @@ def bounded_pairs(graph: sparse.csr_matrix | sparse.csr_array, sources: np.ndarr
     limit = float(limit)
     if not limit >= 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    sources = np.asarray(sources, dtype=np.int64).ravel()
-    targets = np.asarray(targets, dtype=np.int64).ravel()
+    sources, targets = np.asarray(sources, np.int64).ravel(), np.asarray(targets, np.int64).ravel()
     for name, nodes in (("sources", sources), ("targets", targets)):
         if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
             raise ValueError(f"{name} must be node ids in [0, {n})")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-
     if len(sources) == 0 or len(targets) == 0:
         return CostPairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), len(sources), len(targets))
     # Positions of each target node as a linked list in increasing position, so repeated targets all
     # pair: chain the positions of equal nodes in stable sorted order.
-    first_pos = np.full(n, -1, dtype=np.int64)
-    next_pos = np.full(len(targets), -1, dtype=np.int64)
+    first_pos, next_pos = np.full(n, -1, np.int64), np.full(len(targets), -1, np.int64)
     order = np.argsort(targets, kind="stable")
     same = targets[order[1:]] == targets[order[:-1]]
     next_pos[order[:-1][same]] = order[1:][same]
     head = order[np.r_[True, ~same]]
     first_pos[targets[head]] = head
-
-    indptr = np.asarray(graph.indptr, dtype=np.int64)
-    indices = np.asarray(graph.indices, dtype=np.int64)
+    indptr, indices = np.asarray(graph.indptr, np.int64), np.asarray(graph.indices, np.int64)
     bound = limit + _SLACK
 
-    def run(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _search_chunk(indptr, indices, data, chunk, first_pos, next_pos, bound)
+    def search(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _search_chunk(indptr, indices, data, chunk, first_pos, next_pos, len(head), bound)
 
     threads = min(threads or min(os.cpu_count() or 1, _MAX_THREADS), len(sources))
     if threads == 1:
-        parts = [run(sources)]
+        parts = [search(sources)]
     else:
         chunks = np.array_split(sources, min(len(sources), threads * _CHUNKS_PER_THREAD))
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            parts = list(pool.map(run, chunks))  # map keeps the chunks' (= sources') order
+            parts = list(pool.map(search, chunks))  # map keeps the chunks' (= sources') order
     counts, target, cost = (np.concatenate([p[i] for p in parts]) for i in range(3))
     source = np.repeat(np.arange(len(sources), dtype=np.int64), counts)
+    # Each source's pairs come in cost order (Dijkstra settles nodes so); equal costs (grids, repeated
+    # targets) go in target order, whatever the heap did. Only tied pairs are sorted: all would cost more.
+    tie = (cost[1:] == cost[:-1]) & (source[1:] == source[:-1])
+    if tie.any():
+        tied = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        group = np.cumsum(np.r_[True, ~tie])[tied]
+        target[tied] = target[tied][np.lexsort((target[tied], group))]
     return CostPairs(source, target, cost, len(sources), len(targets))

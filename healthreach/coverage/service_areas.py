@@ -322,20 +322,26 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
 
 def walk_circles(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
                  settings: Settings, crs: str) -> gpd.GeoDataFrame:
-    """The 15-minute walking circle (URBAN-15MIN) of every community health facility."""
+    """The 15-minute walking circle (URBAN-15MIN) of every community health facility: overlapping, or
+    split by nearest facility as the catchments are (`settings.catchment_type`)."""
     nv = len(villages)
     net = networks["walk"]
     members = np.flatnonzero(tier_mask(facilities, "community"))
     minutes = settings.rule("URBAN-15MIN").value
     if not len(members):
         return _frame([], [], crs)
-    rows_of = _cost_rows(net, net.point_node[nv + members], minutes * 60.0)
     pop = villages["population"].to_numpy(dtype=float)
     rows, geoms = [], []
+    buffer_m = min(settings.catchment_buffer_m, 100.0)
+    if settings.catchment_type == "split":
+        _split_rows(rows, geoms, facilities, members, net, nv, pop, [[minutes * 60.0]] * len(members), buffer_m,
+                    toward=True, weight="time",
+                    row=lambda f, limit, p, n: _row(facilities, f, "community", limit / 60.0, p, n))
+        return _frame(rows, geoms, crs)
+    rows_of = _cost_rows(net, net.point_node[nv + members], minutes * 60.0)
     for row, cost in rows_of:
         f = members[row]
-        (polygon,) = _nested_polygons(net, cost, [minutes * 60.0], toward=True, weight="time",
-                                      buffer_m=min(settings.catchment_buffer_m, 100.0))
+        (polygon,) = _nested_polygons(net, cost, [minutes * 60.0], toward=True, weight="time", buffer_m=buffer_m)
         inside = cost[net.point_node[:nv]] <= minutes * 60.0 + _EPS
         rows.append(_row(facilities, f, "community", minutes, pop[inside].sum(), inside.sum()))
         geoms.append(polygon)

@@ -15,6 +15,7 @@ import pyproj
 import shapely
 
 from healthreach._errors import InputError
+from healthreach.layers.crs import to_wgs84, to_wgs84_points
 from healthreach.rules import base_class
 from healthreach.scenarios.scenario import (
     WGS84,
@@ -49,8 +50,6 @@ def _township_of(point: shapely.Point, boundaries: gpd.GeoDataFrame | None) -> s
 
 def _new_facility(change: AddFacility, facilities: gpd.GeoDataFrame, project: Project) -> gpd.GeoDataFrame:
     """A one-row facilities frame for `change`, in WGS84, with the columns of `facilities`."""
-    from healthreach.layers.crs import to_wgs84_points
-
     point = to_wgs84_points((np.array([change.lon]), np.array([change.lat])), change.crs).iloc[0]
     attrs = dict(change.attrs)
     row: dict[str, Any] = {column: pd.NA for column in facilities.columns if column != "geometry"}
@@ -116,8 +115,6 @@ def _nearest_node(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, point: tupl
 def _within_mask(edges: gpd.GeoDataFrame, change: RoadSpeed) -> pd.Series:
     if change.within is None:
         return pd.Series(True, index=edges.index)
-    from healthreach.layers.crs import to_wgs84
-
     try:
         area = gpd.read_file(change.within)
     except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -149,8 +146,6 @@ def apply_to_roads(edges: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFr
 
 
 def _add_road(edges: gpd.GeoDataFrame, change: AddRoad) -> gpd.GeoDataFrame:
-    from healthreach.layers.crs import to_wgs84_points
-
     if edges.empty:
         raise _fail(change, "add_road", "the road network has no edges to connect (expected roads)")
     ends = to_wgs84_points((np.array([change.start[0], change.end[0]]), np.array([change.start[1], change.end[1]])), change.crs)

@@ -19,6 +19,7 @@ import pyproj
 import yaml
 
 from healthreach._errors import InputError
+from healthreach.layers.crs import is_geographic, parse_crs
 from healthreach.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.tiers import KINDS, SERVICES, normalise_kind
 
@@ -260,8 +261,6 @@ class _Reader:
         return text
 
     def crs(self, key: str) -> str:
-        from healthreach.layers.crs import is_geographic, parse_crs
-
         value = self.mapping.get(key, "wgs84")
         expected = "expected a longitude/latitude system: wgs84, cgcs2000, gcj02, bd09 or EPSG:4326"
         try:
