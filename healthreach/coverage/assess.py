@@ -88,31 +88,42 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
 def summarise(villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settings, *, county: str
               ) -> dict[str, pd.DataFrame]:
     """County and township tables: residents within each band of each summary tier, and resource ratios."""
-    groups = [("county", county, np.ones(len(villages), dtype=bool), np.ones(len(facilities), dtype=bool))]
-    for town in sorted(villages["township"].dropna().unique()):
-        groups.append(("township", town, (villages["township"] == town).to_numpy(),
-                       (facilities["township"] == town).to_numpy()))
+    towns = sorted(villages["township"].dropna().unique())
+    # Group 0 is the county, group k the k-th township (one pass of bincount per measure, not per township).
+    v_group = _groups(villages["township"], towns)
+    f_group = _groups(facilities["township"], towns)
+    n = len(towns) + 1
     pop = villages["population"].to_numpy(dtype=float)
-    records = []
-    for scope, name, vmask, fmask in groups:
-        total = pop[vmask].sum()
-        rec: dict[str, Any] = {"scope": scope, "name": name, "population": int(total),
-                               "villages": int(vmask.sum()),
-                               "unreachable_villages": int(np.isnan(villages["township_time_s"].to_numpy(dtype=float)[vmask]).sum())}
+
+    def per_group(weights: np.ndarray, group: np.ndarray) -> np.ndarray:
+        sums = np.bincount(group[group >= 0], weights=weights[group >= 0], minlength=n)
+        sums[0] = weights.sum()
+        return sums
+
+    total = per_group(pop, v_group)
+    table = pd.DataFrame({"scope": ["county"] + ["township"] * len(towns), "name": [county, *towns],
+                          "population": total.astype(np.int64),
+                          "villages": per_group(np.ones(len(villages)), v_group).astype(np.int64)})
+    unreachable = np.isnan(villages["township_time_s"].to_numpy(dtype=float)).astype(float)
+    table["unreachable_villages"] = per_group(unreachable, v_group).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
         for tier in SUMMARY_TIERS:
             t = villages[f"{tier}_time_s"].to_numpy(dtype=float)
             for band in settings.bands_min:
-                within = vmask & np.isfinite(t) & (t <= band * 60 + 1e-9)
-                rec[f"{tier}_pop_{band}min"] = int(pop[within].sum())
-                rec[f"share_{tier}_{band}min"] = round(pop[within].sum() / total, 4) if total else np.nan
+                within = per_group(np.where(np.isfinite(t) & (t <= band * 60 + 1e-9), pop, 0.0), v_group)
+                table[f"{tier}_pop_{band}min"] = within.astype(np.int64)
+                table[f"share_{tier}_{band}min"] = np.where(total > 0, np.round(within / total, 4), np.nan)
         for col in ("beds", "doctors", "nurses", "ambulances"):
-            value = pd.to_numeric(facilities.loc[fmask, col], errors="coerce").fillna(0).sum()
-            rec[col] = int(value)
-            rec[f"{col}_per_1000"] = round(value / total * 1000, 3) if total else np.nan
-        records.append(rec)
-    table = pd.DataFrame(records)
-    return {"county": table[table["scope"] == "county"].reset_index(drop=True),
-            "township": table[table["scope"] == "township"].reset_index(drop=True)}
+            value = per_group(pd.to_numeric(facilities[col], errors="coerce").fillna(0).to_numpy(dtype=float), f_group)
+            table[col] = value.astype(np.int64)
+            table[f"{col}_per_1000"] = np.where(total > 0, np.round(value / total * 1000, 3), np.nan)
+    return {"county": table.iloc[:1].reset_index(drop=True), "township": table.iloc[1:].reset_index(drop=True)}
+
+
+def _groups(township: pd.Series, towns: list[str]) -> np.ndarray:
+    """1 + position in `towns` of each row's township; -1 where it has none."""
+    index = {town: k + 1 for k, town in enumerate(towns)}
+    return np.array([index.get(t, -1) for t in township.to_numpy(dtype=object)], dtype=np.int64)
 
 
 def _versions() -> dict[str, str]:

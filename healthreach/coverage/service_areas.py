@@ -226,14 +226,24 @@ def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str, *, s
     metric = catchments.to_crs(crs)
     pop = access["population"].to_numpy(dtype=float)
     rows, geoms = [], []
-    union = shapely.coverage_union_all if split else shapely.union_all
     for (tier, band), group in metric.groupby(["tier", "band_min"], sort=True):
         times = access[f"{tier}_time_s"].to_numpy(dtype=float)
         inside = np.isfinite(times) & (times <= band * 60 + _EPS)
         rows.append({"tier": tier, "mode": TIERS[tier].mode, "band_min": float(band),
                      "population": int(pop[inside].sum()), "villages": int(inside.sum())})
-        geoms.append(union(group.geometry.dropna().to_numpy()))
+        geoms.append(_union(group.geometry.dropna().to_numpy(), coverage=split))
     return _frame(rows, geoms, crs, ["tier", "mode", "band_min", "population", "villages"])
+
+
+def _union(polygons: np.ndarray, *, coverage: bool) -> shapely.Geometry:
+    """Union of polygons; a coverage union where they are known not to overlap, unless GEOS finds
+    them not exactly noded (pieces traced from different rasters), where the general union is right."""
+    if coverage:
+        try:
+            return shapely.coverage_union_all(polygons)
+        except shapely.errors.GEOSException:
+            pass
+    return shapely.union_all(polygons)
 
 
 def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access: pd.DataFrame,
