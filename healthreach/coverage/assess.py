@@ -43,9 +43,10 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
                  "facility_county": assign_counties(project.boundaries, facilities.geometry, default=county)}
     chains = complete_chains(measured.chains, facilities,
                              townships or sorted(villages["township"].dropna().unique()))
-    standards = pd.concat([check_standards(villages, facilities, settings, county=county, townships=townships),
+    standards = pd.concat([check_standards(villages, facilities, settings, townships=townships, **in_county),
                            check_service_rules(villages, facilities, settings, **in_county),
-                           ems_three_tier_standards(chains, settings)], ignore_index=True)
+                           ems_three_tier_standards(chains, settings, referral=measured.referral, villages=villages,
+                                                    facilities=facilities, **in_county)], ignore_index=True)
 
     capacity = capacity_coverage(villages, facilities, measured.pairs, county=county, options=CapacityOptions(
         bands_min=tuple((tier, settings.capacity_band_min(tier)) for tier in CAPACITY_TIERS)))

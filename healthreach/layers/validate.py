@@ -26,12 +26,17 @@ FACILITY_COLUMNS: tuple[str, ...] = (
     "fid", "name", "kind", "beds", "doctors", "nurses", "ambulances", "township", "services", "vid",
     "band_min", "radius_m",
 )
+OPTIONAL_FACILITY_COLUMNS: tuple[str, ...] = ("licensed_doctors", "staff", "gp", "grade")
+"""Read only when the layer has them (the planning rules use them; docs/rules.md): `licensed_doctors`
+licensed (assistant) physicians among `doctors` (village clinics' doctors otherwise count as village
+doctors, not licensed physicians), `staff` all health workers, `gp` general practitioners, `grade`
+hospital grade (二级甲等, 二甲, secondary ...)."""
 VILLAGE_COLUMNS: tuple[str, ...] = ("vid", "name", "population", "township", "setting", "elderly", "children")
 BOUNDARY_COLUMNS: tuple[str, ...] = ("name", "level")
 ROAD_COLUMNS: tuple[str, ...] = ("class", "speed_kmh", "oneway")
 
 ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "facilities": FACILITY_COLUMNS,
+    "facilities": FACILITY_COLUMNS + OPTIONAL_FACILITY_COLUMNS,
     "villages": VILLAGE_COLUMNS,
     "boundaries": BOUNDARY_COLUMNS,
     "roads": ROAD_COLUMNS,
@@ -385,6 +390,17 @@ def normalise_facilities(table: Table, problems: Problems) -> pd.DataFrame | Non
     out["vid"] = texts(table, "vid")
     out["band_min"] = _bands(table, ids, problems)
     out["radius_m"] = _positive(table, "radius_m", ids, problems)
+    for column in ("licensed_doctors", "staff", "gp"):
+        if column in table.source:
+            out[column] = counts(table, column, ids, problems)
+    if "grade" in table.source:
+        out["grade"] = texts(table, "grade")
+    if "licensed_doctors" in out:
+        for i in [i for i, (lic, doc) in enumerate(zip(out["licensed_doctors"], out["doctors"]))
+                  if lic is not pd.NA and doc is not pd.NA and lic > doc]:
+            problems.warning(table.file, f"licensed_doctors {out['licensed_doctors'][i]} exceeds doctors "
+                             f"{out['doctors'][i]}", row=i + 1, id=ids[i], field="licensed_doctors",
+                             suggestion="licensed_doctors counts the licensed physicians among `doctors`")
     _warn_no_township(table, problems)
     return out
 
