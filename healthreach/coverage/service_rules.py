@@ -120,6 +120,9 @@ def _county_services(rows: Rows, county: str, residents: float, facilities: pd.D
             rows.share(rule_id, "county", county, county, ok[sites], what)
         else:
             rows.not_applicable(rule_id, "county", county, county, none)
+    if not (kind == "subcentre").any():
+        rows.not_applicable("FEVER-CLINIC", "county", county, county, "no sub-centres (central township health "
+                            "centres)")
     _rehabilitation(rows, county, residents, kind, _has(offered, "rehab_dept"))
 
 
