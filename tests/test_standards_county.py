@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from healthreach.config import Settings, settings_from_parameters
+from healthreach.coverage.assess import summarise
 from healthreach.coverage.service_rules import check_service_rules
+from healthreach.tiers import SUMMARY_TIERS
 
 S = Settings()
 # fid, kind, beds, doctors, nurses, ambulances, services
@@ -156,3 +158,9 @@ def test_regional_centres_over_a_city_of_two_counties():
     seat = settings_from_parameters({"rules": {"REGIONAL-CENTRE": {"city_seat": "丙县"}}})
     assert row(rules(centres, seat, counties=("丙县", "丁县")), "REGIONAL-CENTRE", "city")["value"] == 1
     assert "REGIONAL-CENTRE" not in set(table.loc[table["scope"] == "county", "rule_id"])
+
+
+def test_the_summary_counts_licensed_physicians_as_its_column_says():
+    villages = VILLAGES.assign(**{f"{t}_time_s": 600.0 for t in SUMMARY_TIERS})
+    county = summarise(villages, FACILITIES, S, county="丙县")["county"].iloc[0]
+    assert county["doctors"] == 295 and county["doctors_per_1000"] == pytest.approx(2.95)

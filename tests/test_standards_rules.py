@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from healthreach._errors import InputError
 from healthreach.config import Settings, settings_from_parameters
 from healthreach.coverage.rule_rows import STATUSES, level_status, rule_notes
+from healthreach.layers.validate import RULE_COLUMNS, Problems, make_table, normalise_facilities
 from healthreach.rules import KINDS, RULES
 
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
@@ -106,3 +108,17 @@ def test_choices_and_plans_are_overridable():
 def test_bad_overrides_name_the_setting(rules: dict, message: str):
     with pytest.raises(InputError, match=message):
         settings_from_parameters({"rules": rules}, source="p.yml")
+
+
+def test_the_facilities_layer_accepts_the_rules_optional_columns():
+    data = pd.DataFrame({"fid": ["A", "B"], "name": ["甲村卫生室", "县医院"], "kind": ["村卫生室", "县医院"],
+                         "doctors": [2, 10], "执业医师": [1, None], "staff": ["", "x"], "grade": ["", "二甲"]})
+    problems = Problems()
+    table = make_table("f.csv", data, "facilities", {"licensed_doctors": "执业医师"}, {}, problems)
+    out = normalise_facilities(table, problems)
+    assert out["licensed_doctors"].tolist()[0] == 1 and pd.isna(out["licensed_doctors"].tolist()[1])
+    assert out["grade"].tolist() == ["", "二甲"] and "gp" not in out  # absent columns stay absent
+    assert [(p.field, p.row) for p in problems.errors] == [("staff", 2)]  # 'x' is not a count
+    plain = normalise_facilities(make_table("f.csv", data[["fid", "name", "kind"]], "facilities", {}, {}, Problems()),
+                                 Problems())
+    assert not set(RULE_COLUMNS) & set(plain.columns)

@@ -17,6 +17,7 @@ from healthreach.coverage.capacity import CapacityOptions, capacity_coverage
 from healthreach.coverage.indices import fca_tables
 from healthreach.coverage.measure import Measurement
 from healthreach.coverage.referral import complete_chains, ems_three_tier_standards
+from healthreach.coverage.rule_inputs import licensed_doctors
 from healthreach.coverage.regional import regional_table
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.service_rules import check_service_rules
@@ -106,6 +107,8 @@ def summarise(villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settin
                 rec[f"share_{tier}_{band}min"] = round(pop[within].sum() / total, 4) if total else np.nan
         for col in ("beds", "doctors", "nurses", "ambulances"):
             value = pd.to_numeric(facilities.loc[fmask, col], errors="coerce").fillna(0).sum()
+            if col == "doctors":  # licensed physicians, as the column is labelled: village doctors left out
+                value = licensed_doctors(facilities.loc[fmask]).sum()
             rec[col] = int(value)
             rec[f"{col}_per_1000"] = round(value / total * 1000, 3) if total else np.nan
         records.append(rec)

@@ -73,8 +73,8 @@ def _hospitals(rows: Rows, county: str, facilities: pd.DataFrame, kind: np.ndarr
     found = f"general: {_names(general)}; TCM: {_names(tcm)}"
     if is_district(county, rows.settings):
         rows.add("COUNTY-HOSP", "county", county, county, value, "advisory",
-                 note=f"{found}; an urban district (市辖区) may decide whether to run district hospitals "
-                 "(003 §四(二)2: 可根据实际决定是否举办区级医院)")
+                 note=f"{found}; an urban district (市辖区, by its name: rule ADMIN-UNITS) may decide whether to run "
+                 "district hospitals (003 §四(二)2: 可根据实际决定是否举办区级医院)")
         return
     rows.judged("COUNTY-HOSP", "county", county, county, value, bool(len(general) and len(tcm)),
                 note=f"{found}; 000 §二(一)4 asks each county to run 1–2 county hospitals well")

@@ -61,7 +61,7 @@ def _chc(rows: Rows, town: str, street: bool, residents: float, urban: float, ce
     if not street and counted < low:
         return False
     need = max(int(rule.value), math.ceil(counted / high - 1e-9))
-    what = (f"a 街道 of {people(counted)} residents" if street else
+    what = (f"a 街道 (by its name, rule ADMIN-UNITS) of {people(counted)} residents" if street else
             f"a 乡/镇 with {people(counted)} urban residents (at least {low:,.0f}: the plan's '或3—10万人'); "
             "township health centres are not counted")
     rows.at_least("CHC-PER-STREET", "township", town, town, centres, target=need,

@@ -5,7 +5,6 @@ is wrong with a project; `load_project` raises a single `InputError` at the end.
 """
 from __future__ import annotations
 
-
 import difflib
 import logging
 import math
@@ -26,17 +25,13 @@ FACILITY_COLUMNS: tuple[str, ...] = (
     "fid", "name", "kind", "beds", "doctors", "nurses", "ambulances", "township", "services", "vid",
     "band_min", "radius_m",
 )
-OPTIONAL_FACILITY_COLUMNS: tuple[str, ...] = ("licensed_doctors", "staff", "gp", "grade")
-"""Read only when the layer has them (the planning rules use them; docs/rules.md): `licensed_doctors`
-licensed (assistant) physicians among `doctors` (village clinics' doctors otherwise count as village
-doctors, not licensed physicians), `staff` all health workers, `gp` general practitioners, `grade`
-hospital grade (二级甲等, 二甲, secondary ...)."""
+RULE_COLUMNS = ("licensed_doctors", "staff", "gp", "grade")  # read when present: the planning rules' (docs/rules.md)
 VILLAGE_COLUMNS: tuple[str, ...] = ("vid", "name", "population", "township", "setting", "elderly", "children")
 BOUNDARY_COLUMNS: tuple[str, ...] = ("name", "level")
 ROAD_COLUMNS: tuple[str, ...] = ("class", "speed_kmh", "oneway")
 
 ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "facilities": FACILITY_COLUMNS + OPTIONAL_FACILITY_COLUMNS,
+    "facilities": FACILITY_COLUMNS + RULE_COLUMNS,
     "villages": VILLAGE_COLUMNS,
     "boundaries": BOUNDARY_COLUMNS,
     "roads": ROAD_COLUMNS,
@@ -383,24 +378,13 @@ def normalise_facilities(table: Table, problems: Problems) -> pd.DataFrame | Non
         "name": _names(table, ids, problems),
         "kind": pd.Series([k or "" for k in kinds], dtype=str),
     })
-    for column in ("beds", "doctors", "nurses", "ambulances"):
-        out[column] = counts(table, column, ids, problems)
+    for column in ("beds", "doctors", "nurses", "ambulances", *[c for c in RULE_COLUMNS if c in table.source]):
+        out[column] = texts(table, column) if column == "grade" else counts(table, column, ids, problems)
     out["township"] = texts(table, "township")
     out["services"] = services(table, ids, problems)
     out["vid"] = texts(table, "vid")
     out["band_min"] = _bands(table, ids, problems)
     out["radius_m"] = _positive(table, "radius_m", ids, problems)
-    for column in ("licensed_doctors", "staff", "gp"):
-        if column in table.source:
-            out[column] = counts(table, column, ids, problems)
-    if "grade" in table.source:
-        out["grade"] = texts(table, "grade")
-    if "licensed_doctors" in out:
-        for i in [i for i, (lic, doc) in enumerate(zip(out["licensed_doctors"], out["doctors"]))
-                  if lic is not pd.NA and doc is not pd.NA and lic > doc]:
-            problems.warning(table.file, f"licensed_doctors {out['licensed_doctors'][i]} exceeds doctors "
-                             f"{out['doctors'][i]}", row=i + 1, id=ids[i], field="licensed_doctors",
-                             suggestion="licensed_doctors counts the licensed physicians among `doctors`")
     _warn_no_township(table, problems)
     return out
 
