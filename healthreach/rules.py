@@ -89,8 +89,8 @@ class Rule:
 _T1 = "忻政发〔2023〕14号 Table 1 (seed 003)"
 _NO_NEW_BEDS = "超出当地床位规划目标的地区不再新增床位 (seed 003 §三(二)4): no new beds above the level"
 _ROOM_FOR_BEDS = "below the planned level: room to add beds up to it (seed 003 §三(二)1: 加大向县域倾斜力度)"
-INDICATION_NOTE = ("a city-wide 2025 target (seed 003 Table 1, city-run and private institutions included): "
-                   "an indication at county level only")
+INDICATION_NOTE = ("a city-wide 2025 target of seed 003 (city-run and private institutions included): an "
+                   "indication at county level only")
 
 _RULES: tuple[Rule, ...] = (
     # ------------------------------------------------------------------ emergency care

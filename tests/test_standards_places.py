@@ -7,14 +7,20 @@ would write them.
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 
 from healthreach.config import Settings, settings_from_parameters
+from healthreach.coverage.access import village_access
+from healthreach.coverage.network import build_networks
+from healthreach.coverage.service_areas import ems_radius
 from healthreach.coverage.rule_rows import COLUMNS
 from healthreach.coverage.service_rules import check_service_rules
 from healthreach.coverage.standards import check_standards
+from healthreach.layers.roads.speeds import MODES
+from netfixtures import CRS, edge_table, xy
 
 S = Settings()
 NAN = np.nan
@@ -180,3 +186,22 @@ def test_an_urban_district_without_centres_ambulances_or_villages_says_why():
     status = services.set_index("rule_id")["status"]
     assert status["SUBCENTRE-COUNT"] == "not_applicable" and status["COUNTY-HOSP"] == "advisory"
     assert status["EMS-CENTRE"] == "not_met" and status["MCH-CDC"] == "not_met"
+
+
+def test_which_ambulance_bases_count_is_the_rules_choice():
+    # A 20 km tertiary road: an emergency centre at 0 m, a township health centre with an ambulance at
+    # 15,000 m, a village at 16,000 m. Every base counts by default (1,000 m); stations only: 16,000 m.
+    edges = edge_table([[(0, 0), (20000, 0)]])
+    vxy, fxy = xy([(16000, 0)]), xy([(0, 0), (15000, 0)])
+    villages = gpd.GeoDataFrame({"vid": ["V"], "population": [500], "setting": ["rural"]},
+                                geometry=gpd.points_from_xy(*vxy.T), crs=CRS)
+    facilities = gpd.GeoDataFrame({"fid": ["E", "T"], "name": ["急救中心", "卫生院"], "kind": ["ems_centre", "township_hc"],
+                                   "ambulances": [2, 1], "radius_m": pd.array([None, None], dtype="Float64")},
+                                  geometry=gpd.points_from_xy(*fxy.T), crs=CRS)
+    for bases, metres in (("any", 1000.0), ("stations", 16000.0)):
+        settings = settings_from_parameters({"rules": {"EMS-BASES": {"bases": bases}}})
+        networks = build_networks(edges, MODES, settings, CRS, np.vstack([vxy, fxy]))
+        access = village_access(villages, facilities, networks, vxy, fxy, settings)
+        assert access["ems_radius_m"].iat[0] == pytest.approx(metres, abs=0.5), bases
+        drawn = ems_radius(villages, facilities, networks, settings, CRS)
+        assert set(drawn["fid"]) == ({"E", "T"} if bases == "any" else {"E"}), bases
