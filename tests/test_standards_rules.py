@@ -34,7 +34,8 @@ def test_every_rule_is_cited_and_typed():
 def test_plan_figures_are_the_seeds_own_words():
     # Where the plans disagree, each figure is quoted from its seed (read here, not from our table).
     text = {n: (SEEDS / name).read_text(encoding="utf-8") for n, name in
-            (("003", "003_b71a70da0695ec68.txt"), ("004", "004_28dbd5b4a2ee952d.txt"), ("001", "001_d79df0d05b291292.txt"))}
+            (("003", "003_b71a70da0695ec68.txt"), ("004", "004_28dbd5b4a2ee952d.txt"),
+             ("001", "001_d79df0d05b291292.txt"))}
     assert "二级及以上综合性医院设立规范的老年医学科的比例达60%以上" in text["003"]
     assert "二级公立综合医院设立老年医学科比例达90%以上" in text["004"]
     assert "公立中医医院床位数按照每千常住人口0.85张左右配置" in text["003"]

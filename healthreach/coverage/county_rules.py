@@ -143,7 +143,8 @@ def _bed_staff(rows: Rows, county: str, facilities: pd.DataFrame, kind: np.ndarr
                                 "(all health workers, 卫生人员)")
     total = beds.sum()
     for rule_id, amount, what in (("BED-DOCTOR", doctors.sum(), "licensed physicians"),
-                                  ("BED-NURSE", nurses.sum(), "registered nurses"), ("BED-STAFF", staff.sum(), "staff")):
+                                  ("BED-NURSE", nurses.sum(), "registered nurses"),
+                                  ("BED-STAFF", staff.sum(), "staff")):
         if total <= 0:
             rows.not_applicable(rule_id, "county", county, county, "no beds")
         elif rule_id == "BED-STAFF" and not own.all():
@@ -159,7 +160,8 @@ def _bed_staff(rows: Rows, county: str, facilities: pd.DataFrame, kind: np.ndarr
         rows.not_applicable("DOCTOR-NURSE", "county", county, county, "no licensed physicians")
     public = np.isin(kind, PUBLIC_HOSPITALS)
     if doctors[public].sum() > 0:
-        rows.level("DOCTOR-NURSE-HOSP", "county", county, county, round(nurses[public].sum() / doctors[public].sum(), 3),
+        ratio = round(nurses[public].sum() / doctors[public].sum(), 3)
+        rows.level("DOCTOR-NURSE-HOSP", "county", county, county, ratio,
                    note=f"{nurses[public].sum():,.0f} nurses for {doctors[public].sum():,.0f} licensed physicians in "
                    f"the public hospitals ({_names(facilities[public])})")
     else:

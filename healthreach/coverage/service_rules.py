@@ -140,7 +140,8 @@ def _rehabilitation(rows: Rows, county: str, residents: float, kind: np.ndarray,
     have = int((rehab & public).sum())
     clinic = "; a rehabilitation department (rehab_dept) counts as the clinic" if rule_id == "REHAB-OUTPATIENT" else ""
     rows.at_least(rule_id, "county", county, county, have,
-                  note=f"{what}: {have} of {int(public.sum())} county public hospitals with {_label('rehab_dept')}{clinic}")
+                  note=f"{what}: {have} of {int(public.sum())} county public hospitals with "
+                  f"{_label('rehab_dept')}{clinic}")
 
 
 RATIOS: tuple[tuple[str, str, float], ...] = (

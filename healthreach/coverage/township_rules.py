@@ -92,8 +92,8 @@ def _staff(rows: Rows, county: str, towns: list[str], vtown: np.ndarray, pop: np
         here = ttown == town
         residents = pop[vtown == town].sum()
         if not here.any() or residents <= 0:
-            rows.not_applicable("THC-STAFF", "township", town, town,
-                                "no township health centre (see THC-PER-TOWNSHIP)" if not here.any() else "no residents")
+            why = "no township health centre (see THC-PER-TOWNSHIP)" if not here.any() else "no residents"
+            rows.not_applicable("THC-STAFF", "township", town, town, why)
             continue
         counted.append(own[here])
         total_staff, total_pop = total_staff + staff[here].sum(), total_pop + residents

@@ -119,7 +119,8 @@ def _doctor_totals(rows: Rows, villages: pd.DataFrame, county: np.ndarray, serve
             short = np.flatnonzero(mine & (doctors < need))
             listed = "、".join(names[short][:8]) + ("…" if len(short) > 8 else "")
             rows.judged("VD-PER-POP", scope, label, label, doctors[mine].sum(), not len(short), target=need[mine].sum(),
-                        unit="doctors", note=f"{int(mine.sum())} villages with a clinic, {people(population[mine].sum())} "
+                        unit="doctors", note=f"{int(mine.sum())} villages with a clinic, "
+                        f"{people(population[mine].sum())} "
                         f"residents: {need[mine].sum():.0f} village doctors needed, {doctors[mine].sum():.0f} there; "
                         + (f"{len(short)} village{'s' if len(short) > 1 else ''} short: {listed}" if len(short)
                            else "every village has its need")
