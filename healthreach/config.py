@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from healthreach._errors import InputError
-from healthreach.rules import CLASS_SPEEDS_KMH, DESIGN_SPEEDS_KMH, RULES, Rule
+from healthreach.rules import CLASS_SPEEDS_KMH, DESIGN_SPEEDS_KMH, RULES, Rule, override_rule
 from healthreach.tiers import CATCHMENT_TIERS
 
 
@@ -68,7 +68,8 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
     Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
     (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
     `catchment_type` (auto, overlap or split), `class_speeds_kmh` (class -> km/h), and `rules`
-    (rule id -> value) to override the target of a rule.
+    (rule id -> its figure, or a mapping of value / upper / tolerance / plan / the rule's options; see
+    healthreach.rules.override_rule and docs/rules.md).
     """
     settings = Settings()
     if not parameters:
@@ -125,17 +126,16 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
             changes[key] = speeds
         elif key == "rules":
             if not isinstance(value, dict):
-                problems.append(f"{source}: parameters.rules: expected a mapping rule id -> value")
+                problems.append(f"{source}: parameters.rules: expected a mapping rule id -> value or settings")
                 continue
             rules = dict(settings.rules)
-            for rule_id, target in value.items():
+            for rule_id, spec in value.items():
                 if rule_id not in rules:
                     problems.append(f"{source}: parameters.rules.{rule_id}: unknown rule "
                                     f"(known: {', '.join(sorted(rules))})")
                     continue
-                number = positive(f"rules.{rule_id}", target)
-                if number is not None:
-                    rules[rule_id] = replace(rules[rule_id], value=number)
+                rules[rule_id], found = override_rule(rules[rule_id], spec, f"{source}: parameters.rules.{rule_id}")
+                problems.extend(found)
             changes[key] = rules
         else:
             known = ", ".join((*_SCALARS, *_BANDS, "catchment_type", "capacity_bands_min", "class_speeds_kmh", "rules"))

@@ -16,7 +16,8 @@ from healthreach.coverage.capacity import (
 )
 from healthreach.coverage.network import build_network
 from healthreach.config import Settings
-from healthreach.coverage.standards import required_village_doctors
+from healthreach.coverage.village_rules import village_doctor_allowance
+from healthreach.rules import RULES
 from netfixtures import CRS, dense_pairs, drive_pairs, edge_table, xy
 
 S = Settings()
@@ -92,7 +93,7 @@ def test_band_limits_what_a_facility_takes():
 def test_village_doctor_capacity_inverts_vd_per_pop():
     assert [village_doctor_capacity(d) for d in (0, 1, 2, 3)] == [0, 1000, 1500, 2000]
     for population in range(1, 5000, 37):
-        need = required_village_doctors(population)
+        need = village_doctor_allowance(population, RULES["VD-PER-POP"])  # the most VD-PER-POP allows
         assert village_doctor_capacity(need) >= population
         assert need == 1 or village_doctor_capacity(need - 1) < population
 

@@ -86,12 +86,44 @@ def test_three_tier_chain_by_hand():
     assert not b["linked"] and b["gap"] == "township health centre without ambulance"
     assert not chains.loc["T4", "linked"] and chains.loc["T4", "gap"] == "no township health centre in the township"
 
-    rows = ems_three_tier_standards(chains.reset_index(), S).set_index("scope_id")
-    assert list(rows.index) == ["T1", "T2", "T3", "T4"]
-    assert rows["passed"].tolist() == [True, True, False, False]
-    assert rows.loc["T1", "value"] == pytest.approx(7000 / speed / 60, abs=0.01)
-    assert (rows["rule_id"] == "EMS-3TIER").all() and (rows["source"] == RULES["EMS-3TIER"].source).all()
-    assert "seed 003" in RULES["EMS-3TIER"].source and "seed 000" in RULES["EMS-3TIER"].source
+    # Standards rows: a hospital H at x=0 receives referrals (it plays no part in the dispatch chain).
+    with_h = facilities(CHAIN + [("H", "county_hospital", "T0", 0, 0)])
+    drive, nv = network(edge_table(ROAD), with_h, "drive")
+    villages = pd.DataFrame({"vid": ["v1", "v3"], "name": ["村一", "村三"], "township": ["T1", "T3"],
+                             "setting": "rural", "population": [300, 200], "township_time_s": [60.0, np.nan]})
+    rows = ems_three_tier_standards(chains.reset_index(), S, referral=referral_times(with_h, drive, nv=nv),
+                                    villages=villages, facilities=with_h, village_county=["县"] * 2,
+                                    facility_county=["县"] * 5)
+    ems = rows[rows["rule_id"] == "EMS-3TIER"].set_index("scope_id")
+    assert list(ems.index) == ["T1", "T2", "T3", "T4"]
+    # T3's centre has no ambulance: a gap of EMS-AMB-THC, not of the dispatch chain (003 §四(一)6 names tiers).
+    assert ems["status"].tolist() == ["met", "met", "met", "not_met"]
+    assert ems["passed"].tolist() == [True, True, True, False]
+    assert ems.loc["T1", "value"] == pytest.approx(7000 / speed / 60, abs=0.01)
+    assert ems.loc["T3", "value"] == pytest.approx(9000 / speed / 60, abs=0.01)
+    assert "EMS-AMB-THC" in ems.loc["T3", "note"] and ems.loc["T4", "note"] == "no township health centre in the township"
+    assert (ems["source"] == RULES["EMS-3TIER"].source).all() and "seed 003" in RULES["EMS-3TIER"].source
+    assert "seed 000" not in RULES["EMS-3TIER"].source and "seed 000" in RULES["REFERRAL-3TIER"].source
+    # The county-township-village network: T1 and T2 linked (centres with ambulances, hospital 1 km and
+    # 4 km away at 40 km/h); T3's centre has no ambulance and its village reaches no centre; T4 has none.
+    referral = rows[rows["rule_id"] == "REFERRAL-3TIER"].set_index("scope_id")
+    assert referral["status"].tolist() == ["met", "met", "not_met", "not_met"]
+    assert referral.loc["T1", "value"] == pytest.approx(1000 / 40 * KMH / 60, abs=0.01)
+    assert referral.loc["T2", "value"] == pytest.approx(4000 / 40 * KMH / 60, abs=0.01)
+    assert "no ambulance" in referral.loc["T3", "note"] and "村三" in referral.loc["T3", "note"]
+    assert "no township health centre" in referral.loc["T4", "note"]
+
+
+def test_emergency_networks_do_not_apply_to_urban_subdistricts():
+    fac = facilities([("E", "ems_centre", "东关街道", 0, 3), ("C", "community_centre", "东关街道", 1000, 0)])
+    net, nv = network(edge_table(ROAD), fac, "ambulance")
+    chains = complete_chains(ems_three_tier(fac, net, nv=nv), fac, ["东关街道"])
+    villages = pd.DataFrame({"vid": ["c1"], "name": ["社区"], "township": ["东关街道"], "setting": "urban",
+                             "population": [5000], "township_time_s": [np.nan]})
+    rows = ems_three_tier_standards(chains, S, referral=referral_times(fac, net, nv=nv), villages=villages,
+                                    facilities=fac, village_county=["某区"], facility_county=["某区"] * 2)
+    assert rows["scope"].tolist() == ["county", "county"] and set(rows["status"]) == {"not_applicable"}
+    assert rows["passed"].isna().all() and rows["note"].str.contains("街道").all()
 
 
 def test_chain_runs_in_dispatch_direction():

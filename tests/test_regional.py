@@ -12,7 +12,7 @@ import shapely
 from healthreach.commands.api import analyze
 from healthreach.coverage.regional import regional_table
 from healthreach.layers.boundaries import assign_counties
-from healthreach.config import Settings, settings_from_parameters
+from healthreach.config import Settings
 from healthreach.layers.project import Project, RoadsSource
 from netfixtures import CRS, edge_table, xy
 

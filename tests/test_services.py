@@ -22,7 +22,7 @@ from healthreach.coverage.services import (
     service_summary,
     services_present,
 )
-from healthreach.coverage.standards import COLUMNS
+from healthreach.coverage.rule_rows import COLUMNS
 from healthreach.coverage.traveltime import nearest
 from netfixtures import CRS, edge_table, xy
 
@@ -205,52 +205,51 @@ def test_four_of_five_centres_fails_naming_the_missing_one():
 
 def test_fever_infectious_tcm_and_geriatrics_rules():
     table = _rules()
-    # The sub-centre needs a fever clinic; a sentinel is not enough there. The township centre passes.
-    assert not _row(table, "FEVER-SENTINEL", "S1")["passed"] and _row(table, "FEVER-SENTINEL", "T1")["passed"]
-    assert _row(table, "FEVER-SENTINEL", "县")["value"] == pytest.approx(0.5)
+    # A fever room or sentinel meets the rule at every township health centre, central ones included;
+    # the central centre's fever clinic is asked for only where conditions allow (001 item 18): advisory.
+    assert _row(table, "FEVER-SENTINEL", "S1")["status"] == "met" and _row(table, "FEVER-SENTINEL", "T1")["passed"]
+    clinic = _row(table, "FEVER-CLINIC", "S1")
+    assert clinic["status"] == "advisory" and pd.isna(clinic["passed"]) and "有条件的" in clinic["note"]
+    assert _row(table, "FEVER-SENTINEL", "县")["value"] == pytest.approx(1.0)
     assert _row(table, "INFECTIOUS-DEPT", "H1")["passed"] and not _row(table, "INFECTIOUS-DEPT", "H2")["passed"]
     assert _row(table, "TCM-HALL", "S1")["passed"] and not _row(table, "TCM-HALL", "T1")["passed"]
-    geriatrics = _row(table, "GERIATRICS-70", "县")  # 1 of 2 general hospitals
-    assert geriatrics["value"] == pytest.approx(0.5) and not geriatrics["passed"]
+    geriatrics = _row(table, "GERIATRICS", "县")  # 1 of 2 secondary or higher general hospitals
+    assert geriatrics["value"] == pytest.approx(0.5) and geriatrics["status"] == "not_met"
     assert not (table["scope_id"] == "VC1").any()  # village clinics are not subject to these rules
     assert table["source"].str.len().gt(0).all()
 
 
-def test_rehab_department_only_in_counties_above_the_threshold():
-    assert "REHAB-DEPT" not in set(_rules()["rule_id"])  # 32,000 residents
-    low = settings_from_parameters({"rules": {"REHAB-DEPT": 10000}})
+def test_rehabilitation_rule_follows_the_county_size():
+    # 32,000 residents: at most 300,000, so a county public hospital needs a rehabilitation clinic; the
+    # rehabilitation department is at the city hospital, which is not county-run.
+    table = _rules()
+    assert "REHAB-DEPT" not in set(table["rule_id"])
+    assert _row(table, "REHAB-OUTPATIENT", "县")["status"] == "not_met"
+    low = settings_from_parameters({"rules": {"REHAB-DEPT": {"threshold": 10000}}})
     row = _row(_rules(settings=low), "REHAB-DEPT", "县")
-    # The rehabilitation department is at the city hospital, not a county public hospital.
-    assert row["value"] == 0 and not row["passed"]
+    assert row["value"] == 0 and not row["passed"] and "10,000" in row["note"]
     with_rehab = SMALL.at[0, "services"] + ";rehab_dept"
     moved = SMALL.assign(services=SMALL["services"].where(SMALL["fid"] != "H1", with_rehab))
     assert _row(_rules(moved, low), "REHAB-DEPT", "县")["passed"]
 
 
-def test_ratios_by_hand_for_county_and_townships():
+def test_ratios_by_hand_for_the_county_only():
     table = _rules(SMALL.assign(gp=[4, 1, 2, 1, 0]))
-    # County: 32,000 residents; 350 beds, 105 doctors, 120 nurses, 8 GPs.
+    # County: 32,000 residents; 350 beds, 103 licensed physicians (the village clinic's 2 doctors are
+    # village doctors), 120 nurses, 8 GPs, 4 ambulances.
     assert _row(table, "BEDS-TOTAL", "县")["value"] == pytest.approx(350 / 32, abs=1e-3)
-    assert _row(table, "DOCTORS", "县")["value"] == pytest.approx(105 / 32, abs=1e-3)
+    doctors = _row(table, "DOCTORS", "县")
+    assert doctors["value"] == pytest.approx(103 / 32, abs=1e-3) and doctors["passed"]
+    assert "乡村医生" in doctors["note"] and "indication" in doctors["note"]
     assert _row(table, "NURSES", "县")["value"] == pytest.approx(120 / 32, abs=1e-3)
     assert _row(table, "GP", "县")["value"] == pytest.approx(8 / 3.2, abs=1e-3)
     assert _row(table, "BEDS-TCM", "县")["value"] == 0
-    # 东: 31,200 residents; beds 320, ambulances 3 -> 3 / (31,200 / 30,000) per 30,000.
-    assert _row(table, "BEDS-TOTAL", "东")["value"] == pytest.approx(320 / 31.2, abs=1e-3)
-    assert _row(table, "EMS-AMB-POP", "东")["value"] == pytest.approx(3 / 1.04, abs=1e-3)
-    # 西: 800 residents, 30 beds (the clinic's missing beds count 0), 1 ambulance.
-    west = _row(table, "BEDS-TOTAL", "西")
-    assert west["value"] == pytest.approx(37.5) and west["passed"]
-    assert _row(table, "NURSES", "西")["value"] == pytest.approx(7.5)
-    # Village doctors: 西 has one rural village of 800 (needs 1) and a clinic with 2 doctors; 东's rural
-    # village of 1,200 needs 2 and 东 has no village clinic.
-    assert _row(table, "VD-PER-POP", "西")["passed"] and _row(table, "VD-PER-POP", "西")["target"] == 1
-    east = _row(table, "VD-PER-POP", "东")
-    assert east["value"] == 0 and east["target"] == 2 and not east["passed"]
-    # Without a `gp` attribute there is nothing to measure: no GP rows at all.
-    assert "GP" not in set(_rules()["rule_id"])
-    # A single county's EMS-AMB-POP row comes from standards.py, not from here.
-    assert not ((table["rule_id"] == "EMS-AMB-POP") & (table["scope"] == "county")).any()
+    assert _row(table, "EMS-AMB-POP", "县")["value"] == pytest.approx(4 / (32000 / 30000), abs=1e-3)
+    # City-wide ratios are never reported per township (standards.md: scope).
+    assert set(table["scope"]) <= {"county", "facility"}
+    # Without a `gp` attribute the rule cannot be checked, and the row says which column would do it.
+    gp = _row(_rules(), "GP", "县")
+    assert gp["status"] == "not_applicable" and "`gp`" in gp["note"] and pd.isna(gp["passed"])
 
 
 def test_rules_split_by_county():
@@ -259,7 +258,8 @@ def test_rules_split_by_county():
     assert _row(table, "FIVE-CENTRES", "乙")["value"] == 0
     assert _row(table, "BEDS-TOTAL", "乙")["value"] == pytest.approx(30 / 0.8)
     assert _row(table, "EMS-AMB-POP", "甲")["value"] == pytest.approx(3 / (31200 / 30000), abs=1e-3)
-    assert "GERIATRICS-70" not in set(table.loc[table["scope_id"] == "乙", "rule_id"])  # no general hospital
+    geriatrics = _row(table, "GERIATRICS", "乙")  # no secondary or higher hospital: says so
+    assert geriatrics["status"] == "not_applicable" and "no secondary" in geriatrics["note"]
 
 
 def test_sample_like_point_layers_keep_their_geometry():

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from healthreach.coverage.network import Network
+from healthreach.coverage.rule_inputs import radius_bases
 from healthreach.config import Settings
 from healthreach.coverage.traveltime import nearest
 from healthreach.tiers import TIERS, tier_members
@@ -65,7 +66,8 @@ def village_access(
         out[f"{tier}_dist_m"] = np.where(ok, np.round(result.metres_at(vnodes), 1), np.nan)
         out[f"{tier}_line_m"] = np.where(ok, np.round(line, 1), np.nan)
         if tier == "ems":
-            by_length = nearest(net, net.point_node[nv + members], toward=False, weight="length")
+            bases = radius_bases(facilities, settings, members)  # rule EMS-BASES
+            by_length = nearest(net, net.point_node[nv + bases], toward=False, weight="length")
             radius = by_length.cost[vnodes]
             out["ems_radius_m"] = np.where(np.isfinite(radius), np.round(radius, 1), np.nan)
         if tier == "community" or not len(members):

@@ -17,6 +17,7 @@ from healthreach.coverage.capacity import CapacityOptions, capacity_coverage
 from healthreach.coverage.indices import fca_tables
 from healthreach.coverage.measure import Measurement
 from healthreach.coverage.referral import complete_chains, ems_three_tier_standards
+from healthreach.coverage.rule_inputs import licensed_doctors
 from healthreach.coverage.regional import regional_table
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.service_rules import check_service_rules
@@ -43,9 +44,10 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
                  "facility_county": assign_counties(project.boundaries, facilities.geometry, default=county)}
     chains = complete_chains(measured.chains, facilities,
                              townships or sorted(villages["township"].dropna().unique()))
-    standards = pd.concat([check_standards(villages, facilities, settings, county=county, townships=townships),
+    standards = pd.concat([check_standards(villages, facilities, settings, townships=townships, **in_county),
                            check_service_rules(villages, facilities, settings, **in_county),
-                           ems_three_tier_standards(chains, settings)], ignore_index=True)
+                           ems_three_tier_standards(chains, settings, referral=measured.referral, villages=villages,
+                                                    facilities=facilities, **in_county)], ignore_index=True)
 
     capacity = capacity_coverage(villages, facilities, measured.pairs, county=county, options=CapacityOptions(
         bands_min=tuple((tier, settings.capacity_band_min(tier)) for tier in CAPACITY_TIERS)))
@@ -114,7 +116,10 @@ def summarise(villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settin
                 table[f"{tier}_pop_{band}min"] = within.astype(np.int64)
                 table[f"share_{tier}_{band}min"] = np.where(total > 0, np.round(within / total, 4), np.nan)
         for col in ("beds", "doctors", "nurses", "ambulances"):
-            value = per_group(pd.to_numeric(facilities[col], errors="coerce").fillna(0).to_numpy(dtype=float), f_group)
+            # Licensed physicians, as the column is labelled: village doctors left out.
+            counts = licensed_doctors(facilities) if col == "doctors" else \
+                pd.to_numeric(facilities[col], errors="coerce").fillna(0)
+            value = per_group(np.asarray(counts, dtype=float), f_group)
             table[col] = value.astype(np.int64)
             table[f"{col}_per_1000"] = np.where(total > 0, np.round(value / total * 1000, 3), np.nan)
     return {"county": table.iloc[:1].reset_index(drop=True), "township": table.iloc[1:].reset_index(drop=True)}

@@ -6,13 +6,15 @@ county emergency centre -> central township health centre (sub-centre) -> townsh
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.network import Network
 from healthreach.config import Settings
-from healthreach.coverage.standards import COLUMNS as STANDARDS_COLUMNS
+from healthreach.coverage.emergency_rules import emergency_network_rows
 from healthreach.coverage.traveltime import nearest
 from healthreach.tiers import THC_KINDS
 
@@ -171,21 +173,11 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def ems_three_tier_standards(chains: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """EMS-3TIER standards rows (columns of standards.COLUMNS), one per township: passed when every
-    township health centre of the township is linked; the value is the longest chain in minutes."""
-    rule = settings.rule("EMS-3TIER")
-    rows = []
-    for town, group in chains.groupby("township", sort=True):
-        chain_s = group["chain_s"].to_numpy(dtype=float)
-        value = float(np.max(chain_s)) / 60 if np.isfinite(chain_s).all() and len(chain_s) else np.nan
-        gaps = sorted({g for text in group["gap"].dropna() for g in str(text).split("; ") if g})
-        rows.append({
-            "rule_id": rule.id, "title": rule.title_zh, "scope": "township", "scope_id": str(town),
-            "scope_name": str(town), "value": round(value, 2) if np.isfinite(value) else np.nan,
-            "target": "three tiers linked", "unit": "min", "passed": bool(group["linked"].all()),
-            "source": rule.source, "note": "; ".join(gaps),
-        })
-    table = pd.DataFrame(rows, columns=STANDARDS_COLUMNS)
-    table["target"] = table["target"].astype(object)
-    return table
+def ems_three_tier_standards(chains: pd.DataFrame, settings: Settings, *, referral: pd.DataFrame,
+                             villages: pd.DataFrame, facilities: pd.DataFrame, village_county: Sequence[object],
+                             facility_county: Sequence[object]) -> pd.DataFrame:
+    """Standards rows of the rural emergency networks (columns of rule_rows.COLUMNS): EMS-3TIER (003
+    §四(一)6) from `chains` and REFERRAL-3TIER from the `referral` times, one row per 乡/镇/苏木; see
+    coverage.emergency_rules."""
+    return emergency_network_rows(chains, settings, referral=referral, villages=villages, facilities=facilities,
+                                  village_county=village_county, facility_county=facility_county)

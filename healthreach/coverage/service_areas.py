@@ -28,6 +28,7 @@ import shapely
 from healthreach.coverage.allocation import allocated_pieces
 from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network, build_networks
+from healthreach.coverage.rule_inputs import radius_bases
 from healthreach.config import Settings
 from healthreach.coverage.split_areas import split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
@@ -315,7 +316,7 @@ def ems_radius(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     """
     nv = len(villages)
     net = networks["ambulance"]
-    members = np.flatnonzero(tier_mask(facilities, "ems"))
+    members = radius_bases(facilities, settings, np.flatnonzero(tier_mask(facilities, "ems")))  # rule EMS-BASES
     if not len(members):
         return _frame([], [], crs, [*COLUMNS, "radius_m"])
     radii = _radii(villages, facilities, members, settings, crs)

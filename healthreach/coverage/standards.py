@@ -1,188 +1,101 @@
-"""Checks of the planning standards (rules table in rules.py) against village access and facilities.
+"""Checks of the spatial planning standards (rules table in healthreach.rules) against village access.
 
-One row per rule x scope (county, township, village, facility); every row cites the rule's source.
+Village rows where the plans set the rule per village, township and county rows as shares of
+residents; the township-level institution rules (township_rules) and the village clinic rules
+(village_rules) are added here too. Rows have the columns of rule_rows.COLUMNS and cite their source.
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from healthreach.config import Settings
+from healthreach.coverage.rule_inputs import BASES_TEXT, people
+from healthreach.coverage.rule_rows import COLUMNS, EPS, Rows, village_shares
+from healthreach.coverage.township_rules import township_rules
+from healthreach.coverage.village_rules import village_clinic_rules
 
-COLUMNS = ["rule_id", "title", "scope", "scope_id", "scope_name", "value", "target", "unit", "passed",
-           "source", "note"]
-
-COUNTY_RUN = ("county_hospital", "county_tcm_hospital", "maternal_child")
-GRASSROOTS = ("subcentre", "township_hc", "community_centre", "community_station", "village_clinic")
-THC = ("subcentre", "township_hc")
-
-
-def required_village_doctors(population: float) -> int:
-    """Village doctors a village needs (VD-PER-POP): 1 up to 1,000 served residents, +1 per further 500."""
-    if population <= 1000:
-        return 1
-    return 1 + math.ceil((population - 1000) / 500)
-
-
-class _Rows:
-    def __init__(self, settings: Settings, county: str) -> None:
-        self.settings = settings
-        self.county = county
-        self.rows: list[dict] = []
-
-    def add(self, rule_id: str, scope: str, scope_id: str, scope_name: str, value: float,
-            passed: bool, *, target: float | str | None = None, unit: str | None = None, note: str = "") -> None:
-        rule = self.settings.rule(rule_id)
-        self.rows.append({
-            "rule_id": rule_id, "title": rule.title_zh, "scope": scope, "scope_id": str(scope_id),
-            "scope_name": str(scope_name), "value": float(value) if value is not None else np.nan,
-            "target": rule.value if target is None else target, "unit": unit or rule.unit,
-            "passed": bool(passed), "source": rule.source, "note": note,
-        })
-
-    def shares(self, rule_id: str, villages: pd.DataFrame, ok: np.ndarray, *, what: str) -> None:
-        """County and township rows: population share of `villages` meeting a village-level rule."""
-        pop = villages["population"].to_numpy(dtype=float)
-        # One pass over the villages (a province has ~1,400 townships and ~28,000 villages).
-        codes, towns = pd.factorize(villages["township"], sort=True)
-        known = codes >= 0
-        total_by = np.bincount(codes[known], weights=pop[known], minlength=len(towns))
-        ok_by = np.bincount(codes[known], weights=(pop * ok)[known], minlength=len(towns))
-        groups = [("county", self.county, pop.sum(), (pop * ok).sum())]
-        groups += [("township", town, total_by[k], ok_by[k]) for k, town in enumerate(towns)]
-        for scope, name, total, good in groups:
-            if total <= 0:
-                continue
-            share = good / total
-            self.add(rule_id, scope, name, name, round(share, 4), share >= 1 - 1e-12, target=1.0, unit="share",
-                     note=f"{int(round(total - good)):,} of {int(total):,} residents {what}")
-
+__all__ = ["COLUMNS", "check_standards", "village_shares"]
 
 def check_standards(
-    villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, settings: Settings, *, county: str,
-    townships: list[str] | None = None,
+    villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, settings: Settings, *,
+    village_county: Sequence[object], facility_county: Sequence[object], townships: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Standards checks as a table (columns COLUMNS). Village access columns of design.md are read."""
-    rows = _Rows(settings, county)
-    pop = villages["population"].to_numpy(dtype=float)
-    vids = villages["vid"].astype(str).to_numpy()
-    names = villages["name"].astype(str).to_numpy()
+    """Standards rows of the spatial, village and township rules (columns COLUMNS).
+
+    Reads the village access columns of design.md (`ems_radius_m`, `T_time_s`, `township_dist_m`);
+    `village_county` / `facility_county` give each village's and facility's county (None: outside all).
+    """
+    rows = Rows(settings)
+    county = np.asarray(village_county, dtype=object)
+    _radius(rows, villages, facilities, county)
+    _urban_circle(rows, villages, facilities, county)
+    _medical_circle(rows, villages, county)
+    village_clinic_rules(rows, villages, facilities, county)
+    township_rules(rows, villages, facilities, county, np.asarray(facility_county, dtype=object), townships)
+    return rows.frame()
+
+
+def _radius(rows: Rows, villages: pd.DataFrame, facilities: pd.DataFrame, county: np.ndarray) -> None:
+    """EMS-RADIUS-URBAN / -RURAL (village rows and shares) and the 10 km figure (shares): network metres
+    from the nearest ambulance base of rule EMS-BASES."""
     urban = (villages["setting"] == "urban").to_numpy()
-
-    # Emergency radius: shortest network distance from the nearest ambulance base.
     radius = villages["ems_radius_m"].to_numpy(dtype=float)
-    for rule_id, mask in (("EMS-RADIUS-URBAN", urban), ("EMS-RADIUS-RURAL", ~urban)):
-        target = settings.rule(rule_id).value
-        ok = np.isfinite(radius) & (radius <= target + 1e-9)
-        for i in np.flatnonzero(mask):
-            rows.add(rule_id, "village", vids[i], names[i], radius[i], ok[i],
-                     note="" if np.isfinite(radius[i]) else "no ambulance base reachable")
-        if mask.any():
-            rows.shares(rule_id, villages[mask], ok[mask], what=f"beyond {target / 1000:g} km")
-    if (~urban).any():
-        target = settings.rule("EMS-RADIUS-RURAL-10KM").value
-        ok = np.isfinite(radius) & (radius <= target + 1e-9)
-        rows.shares("EMS-RADIUS-RURAL-10KM", villages[~urban], ok[~urban], what=f"beyond {target / 1000:g} km")
+    bases = BASES_TEXT[str(rows.rule("EMS-BASES").option("bases"))]
+    reading = f"network distance from the nearest ambulance base; bases: {bases} (rule EMS-BASES)"
+    vids, names = villages["vid"].astype(str).to_numpy(), villages["name"].astype(str).to_numpy()
+    for rule_id, mask, kind in (("EMS-RADIUS-URBAN", urban, "urban"), ("EMS-RADIUS-RURAL", ~urban, "rural"),
+                                ("EMS-RADIUS-RURAL-10KM", ~urban, "rural")):
+        target = rows.rule(rule_id).value
+        ok = np.isfinite(radius) & (radius <= target + EPS)
+        if rule_id != "EMS-RADIUS-RURAL-10KM":
+            for i in np.flatnonzero(mask):
+                rows.judged(rule_id, "village", vids[i], names[i], radius[i], bool(ok[i]),
+                            note="no ambulance base reachable" if not np.isfinite(radius[i]) else "")
+        range_note = ("; the plan's rural radius is 10–20 km: its bound, 20 km, is EMS-RADIUS-RURAL"
+                      if rule_id == "EMS-RADIUS-RURAL-10KM" else "")
+        village_shares(rows, rule_id, villages, county, mask, ok, what=f"beyond {target / 1000:g} km",
+                       empty=f"no {kind} villages", note=reading + range_note,
+                       advisory=rows.rule(rule_id).kind == "advisory")
 
-    # The 15-minute walking circle for urban communities.
+
+def _urban_circle(rows: Rows, villages: pd.DataFrame, facilities: pd.DataFrame, county: np.ndarray) -> None:
+    """URBAN-15MIN: urban communities within the walking circle of a community health facility."""
+    urban = (villages["setting"] == "urban").to_numpy()
     walk = villages["community_time_s"].to_numpy(dtype=float)
-    limit = settings.rule("URBAN-15MIN").value * 60
-    ok = np.isfinite(walk) & (walk <= limit + 1e-9)
+    limit = rows.rule("URBAN-15MIN").value * 60
+    ok = np.isfinite(walk) & (walk <= limit + EPS)
+    vids, names = villages["vid"].astype(str).to_numpy(), villages["name"].astype(str).to_numpy()
+    none = not facilities["kind"].isin(("community_centre", "community_station")).any()
     for i in np.flatnonzero(urban):
-        rows.add("URBAN-15MIN", "village", vids[i], names[i], walk[i] / 60, ok[i],
-                 unit="min", note="" if np.isfinite(walk[i]) else "no community station reachable on foot")
-    if urban.any():
-        rows.shares("URBAN-15MIN", villages[urban], ok[urban], what="beyond a 15-minute walk")
+        why = "" if np.isfinite(walk[i]) else ("no community health facility in the project" if none
+                                              else "no community health facility reachable on foot")
+        rows.judged("URBAN-15MIN", "village", vids[i], names[i], round(walk[i] / 60, 2), bool(ok[i]), unit="min",
+                    note=why)
+    village_shares(rows, "URBAN-15MIN", villages, county, urban, ok, what="beyond a 15-minute walk",
+                   empty="no urban communities", note="walking is healthreach's reading (the plan names no mode)")
 
-    # 15-minute medical circle: the nearest medical point of any tier, driving (walking for stations).
+
+def _medical_circle(rows: Rows, villages: pd.DataFrame, county: np.ndarray) -> None:
+    """MED-15MIN-SHARE per county: residents within the minutes of the nearest medical point of any
+    tier (driving; walking to community stations)."""
+    rule = rows.rule("MED-15MIN-SHARE")
+    minutes = float(rule.option("minutes"))
     times = np.column_stack([villages[f"{t}_time_s"].to_numpy(dtype=float)
                              for t in ("village", "township", "hospital", "community")])
     best = np.fmin.reduce(times, axis=1)
-    limit = settings.rule("MED-15MIN").value * 60
-    ok = np.isfinite(best) & (best <= limit + 1e-9)
-    share = pop[ok].sum() / pop.sum() if pop.sum() > 0 else 0.0
-    target = settings.rule("MED-15MIN-SHARE").value
-    rows.add("MED-15MIN-SHARE", "county", county, county, round(share, 4), share >= target,
-             note=f"{int(pop[~ok].sum()):,} residents more than 15 min from any medical point")
-    rows.shares("MED-15MIN", villages, ok, what="beyond 15 min of any medical point")
-
-    _village_clinics(rows, villages, facilities, settings)
-    _facility_rules(rows, villages, facilities, settings, county, townships)
-    table = pd.DataFrame(rows.rows, columns=COLUMNS)
-    table["target"] = table["target"].astype(object)
-    return table
-
-
-def _clinics_by_village(facilities: pd.DataFrame) -> pd.DataFrame:
-    """Per village id: how many village clinics name it (`vid`) and their doctors."""
-    clinics = facilities[(facilities["kind"] == "village_clinic") & (facilities["vid"].fillna("") != "")]
-    doctors = pd.to_numeric(clinics["doctors"], errors="coerce").fillna(0).astype(float)
-    return pd.DataFrame({"vid": clinics["vid"].astype(str), "doctors": doctors}).groupby("vid")["doctors"].agg(
-        clinics="size", doctors="sum")
-
-
-def _village_clinics(rows: _Rows, villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settings) -> None:
-    """VC-PER-VILLAGE, VC-EXEMPT and VD-PER-POP for every rural administrative village."""
-    by_village = _clinics_by_village(facilities)
-    exempt_below = settings.rule("VC-EXEMPT").value
-    rural = villages["setting"].to_numpy() != "urban"
-    vids = villages["vid"].astype(str).to_numpy()
-    names = villages["name"].astype(str).to_numpy()
-    clinics = by_village["clinics"].reindex(vids).fillna(0).to_numpy()
-    doctors = by_village["doctors"].reindex(vids).fillna(0).to_numpy()
-    population = villages["population"].to_numpy(dtype=float)
-    served = np.zeros(len(villages), dtype=bool)
-    for i in np.flatnonzero(rural):
-        vid, name = vids[i], names[i]
-        if clinics[i]:
-            served[i] = True
-            rows.add("VC-PER-VILLAGE", "village", vid, name, clinics[i], True, unit="clinics")
-            need = required_village_doctors(population[i])
-            rows.add("VD-PER-POP", "village", vid, name, doctors[i], doctors[i] >= need, target=need,
-                     unit="doctors", note=f"{int(population[i]):,} residents need {need}")
-        elif population[i] < exempt_below:
-            served[i] = True
-            rows.add("VC-EXEMPT", "village", vid, name, population[i], True, unit="persons",
-                     note="no clinic of its own; under 200 residents: may be served by scheduled visits")
-            rows.add("VC-PER-VILLAGE", "village", vid, name, 0, True, unit="clinics", note="exempt (VC-EXEMPT)")
-        else:
-            rows.add("VC-PER-VILLAGE", "village", vid, name, 0, False, unit="clinics",
-                     note=f"no village clinic for {int(population[i]):,} residents")
-    if rural.any():
-        rows.shares("VC-PER-VILLAGE", villages[rural], served[rural], what="in villages without a clinic")
-
-
-def _num(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(dtype=float)
-
-
-def _facility_rules(rows: _Rows, villages: pd.DataFrame, facilities: pd.DataFrame, settings: Settings,
-                    county: str, townships: list[str] | None) -> None:
-    population = float(villages["population"].sum())
-    kind = facilities["kind"]
-    ambulances = _num(facilities["ambulances"])
-    total_amb = ambulances.sum()
-    per_30k = total_amb / (population / 30000) if population > 0 else np.nan
-    rows.add("EMS-AMB-POP", "county", county, county, round(per_30k, 3), per_30k >= settings.rule("EMS-AMB-POP").value,
-             note=f"{int(total_amb)} ambulances for {int(population):,} residents")
-    for i in np.flatnonzero(kind.isin(THC).to_numpy()):
-        rows.add("EMS-AMB-THC", "facility", facilities["fid"].iat[i], facilities["name"].iat[i], ambulances[i],
-                 ambulances[i] >= settings.rule("EMS-AMB-THC").value)
-    names = townships if townships else sorted(villages["township"].dropna().unique())
-    thc_town = facilities.loc[kind.isin(THC), "township"]
-    for town in names:
-        count = int((thc_town == town).sum())
-        rows.add("THC-PER-TOWNSHIP", "township", town, town, count, count >= settings.rule("THC-PER-TOWNSHIP").value,
-                 note="" if count else "no township health centre")
-    beds = _num(facilities["beds"])
-    county_beds = beds[kind.isin(COUNTY_RUN + GRASSROOTS).to_numpy()].sum()
-    per_1000 = county_beds / (population / 1000) if population > 0 else np.nan
-    rows.add("BEDS-COUNTY", "county", county, county, round(per_1000, 3),
-             per_1000 >= settings.rule("BEDS-COUNTY").value,
-             note=f"{int(county_beds):,} beds in county-run hospitals and grassroots institutions")
-    subcentres = int((kind == "subcentre").sum())
-    rows.add("SUBCENTRE-COUNT", "county", county, county, subcentres, 1 <= subcentres <= 3, target="1-3",
-             unit="sub-centres")
+    ok = np.isfinite(best) & (best <= minutes * 60 + EPS)
+    pop = villages["population"].to_numpy(dtype=float)
+    for name in dict.fromkeys(c for c in county if c is not None):
+        inside = county == name
+        total = pop[inside].sum()
+        if total <= 0:
+            rows.not_applicable("MED-15MIN-SHARE", "county", name, name, "no residents")
+            continue
+        share = pop[inside & ok].sum() / total
+        rows.at_least("MED-15MIN-SHARE", "county", name, name, round(share, 4),
+                      note=f"{people(pop[inside & ~ok].sum())} residents more than {minutes:g} min from any "
+                      "medical point (village clinic, township health centre, hospital, community station)")

@@ -5,7 +5,6 @@ is wrong with a project; `load_project` raises a single `InputError` at the end.
 """
 from __future__ import annotations
 
-
 import difflib
 import logging
 import math
@@ -26,12 +25,13 @@ FACILITY_COLUMNS: tuple[str, ...] = (
     "fid", "name", "kind", "beds", "doctors", "nurses", "ambulances", "township", "services", "vid",
     "band_min", "radius_m",
 )
+RULE_COLUMNS = ("licensed_doctors", "staff", "gp", "grade")  # read when present: the planning rules' (docs/rules.md)
 VILLAGE_COLUMNS: tuple[str, ...] = ("vid", "name", "population", "township", "setting", "elderly", "children")
 BOUNDARY_COLUMNS: tuple[str, ...] = ("name", "level")
 ROAD_COLUMNS: tuple[str, ...] = ("class", "speed_kmh", "oneway")
 
 ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "facilities": FACILITY_COLUMNS,
+    "facilities": FACILITY_COLUMNS + RULE_COLUMNS,
     "villages": VILLAGE_COLUMNS,
     "boundaries": BOUNDARY_COLUMNS,
     "roads": ROAD_COLUMNS,
@@ -378,8 +378,8 @@ def normalise_facilities(table: Table, problems: Problems) -> pd.DataFrame | Non
         "name": _names(table, ids, problems),
         "kind": pd.Series([k or "" for k in kinds], dtype=str),
     })
-    for column in ("beds", "doctors", "nurses", "ambulances"):
-        out[column] = counts(table, column, ids, problems)
+    for column in ("beds", "doctors", "nurses", "ambulances", *[c for c in RULE_COLUMNS if c in table.source]):
+        out[column] = texts(table, column) if column == "grade" else counts(table, column, ids, problems)
     out["township"] = texts(table, "township")
     out["services"] = services(table, ids, problems)
     out["vid"] = texts(table, "vid")

@@ -151,14 +151,25 @@ def _passed(value: object) -> bool | None:
     """A `passed` cell as True/False, or None when the rule was not measured (NaN/NA/None)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
     return bool(value)
 
 
-def standards_changes(std_before: pd.DataFrame, std_after: pd.DataFrame) -> pd.DataFrame:
-    """Standards rows whose `passed` differs between baseline and scenario, matched on rule_id+scope+scope_id.
+def _statuses(table: pd.DataFrame) -> list[str | None]:
+    """Each row's `status`; for tables from before the column existed, met / not_met from `passed`."""
+    if "status" in table:
+        return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in table["status"]]
+    return [None if p is None else ("met" if p else "not_met") for p in map(_passed, table["passed"])]
 
-    Columns: rule_id, scope, scope_id, scope_name, target, value_before, value_after, passed_before,
-    passed_after (True/False, None where the row is absent or not measured), source.
+
+def standards_changes(std_before: pd.DataFrame, std_after: pd.DataFrame) -> pd.DataFrame:
+    """Standards rows whose `status` differs between baseline and scenario, matched on rule_id+scope+scope_id.
+
+    Columns: rule_id, scope, scope_id, scope_name, target, value_before, value_after, status_before,
+    status_after (met, not_met, below_level, at_level, above_level, advisory, not_applicable; None where
+    the row is absent), passed_before, passed_after (True/False for floors and ceilings, else None),
+    source. A table without `status` (older outputs) reads met / not_met from `passed`.
     """
     for label, table in (("baseline", std_before), ("scenario", std_after)):
         missing = [c for c in _STANDARD_KEYS + ["passed", "value"] if c not in table]
@@ -168,19 +179,23 @@ def standards_changes(std_before: pd.DataFrame, std_after: pd.DataFrame) -> pd.D
     left = std_before[_STANDARD_KEYS + ["value", "passed"] + [c for c in detail if c in std_before]]
     right = std_after[_STANDARD_KEYS + ["value", "passed"] + [c for c in detail if c in std_after]]
     # outer merges sort their keys; keep baseline order, then rows new in the scenario
-    left = left.assign(_order=np.arange(len(left)))
-    right = right.assign(_order_after=np.arange(len(right)))
+    left = left.assign(status=_statuses(std_before), _order=np.arange(len(left)))
+    right = right.assign(status=_statuses(std_after), _order_after=np.arange(len(right)))
     merged = left.merge(right, on=_STANDARD_KEYS, how="outer", suffixes=("_before", "_after"))
     merged = merged.sort_values(["_order", "_order_after"], na_position="last", kind="stable")
     for column in detail:
         pair = [f"{column}_after", f"{column}_before", column]
         present = [merged[c] for c in pair if c in merged]
         merged[column] = present[0].combine_first(present[1]) if len(present) > 1 else present[0]
-    merged["passed_before"] = [_passed(v) for v in merged["passed_before"]]
-    merged["passed_after"] = [_passed(v) for v in merged["passed_after"]]
-    # pandas compares None as missing (None != None is True), so compare the Python values
-    differs = [b is not a for b, a in zip(merged["passed_before"], merged["passed_after"])]
-    changed = merged[differs]
+    status = {}
+    for side in ("before", "after"):
+        merged[f"passed_{side}"] = pd.Series([_passed(v) for v in merged[f"passed_{side}"]], index=merged.index,
+                                             dtype=object)
+        status[side] = [v if isinstance(v, str) else None for v in merged[f"status_{side}"]]
+        merged[f"status_{side}"] = pd.Series(status[side], index=merged.index, dtype=object)
+    # pandas compares missing as unequal (NaN != NaN), so compare the Python values
+    changed = merged[[b != a for b, a in zip(status["before"], status["after"])]]
     columns = _STANDARD_KEYS + [c for c in ("scope_name", "target") if c in detail] + [
-        "value_before", "value_after", "passed_before", "passed_after"] + (["source"] if "source" in detail else [])
+        "value_before", "value_after", "status_before", "status_after", "passed_before", "passed_after"] + (
+        ["source"] if "source" in detail else [])
     return changed[columns].reset_index(drop=True)
