@@ -156,7 +156,7 @@ def test_large_network_gets_a_note_instead_of_the_tool(district, monkeypatch) ->
     assert "healthreachWhatIf(" not in html and "超过在图上试算的上限（100）" in html
     # The road basemap is then drawn as before, from the result's road lines.
     assert html.count('"type": "LineString"') + html.count('"type":"LineString"') > 100
-    monkeypatch.setattr(whatif, "MAX_JUNCTIONS", 250_000)
+    monkeypatch.undo()
     with_tool = coverage_map_html(result, settings=district.config.settings)
     assert "healthreachWhatIf(" in with_tool
     # Without the run's settings there is no tool (and no note).

@@ -1,10 +1,10 @@
 """The coverage map's what-if tool: place proposed facilities in the page and see who gains.
 
 `add_whatif` packs the analysis' road network and the villages' baseline times into the page
-(healthreach.maps.whatif_pack) with the script that recomputes travel times in the browser
-(whatif.js beside this module), and draws the offline road basemap from the same arrays, so the
+(healthreach.maps.whatif_pack) with the scripts that recompute travel times in the browser
+(whatif_*.js beside this module), and draws the offline road basemap from the same arrays, so the
 network is embedded once. Networks of more than `MAX_JUNCTIONS` junctions leave the tool out with a
-note in the page: the file would pass about 25 MB and a placement would take over a second.
+note in the page (beyond it the file passes 15 MB and a placement 300 ms).
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ from healthreach.tiers import KIND_TIER, KINDS, TIERS
 
 log = logging.getLogger(__name__)
 
-MAX_JUNCTIONS = 250_000
-"""Largest road network (junctions) the page carries the what-if tool for."""
+MAX_JUNCTIONS = 150_000
+"""Largest road network (junctions) the page carries the what-if tool for: at 100,000 junctions the
+page is about 12 MB and answers in about 60 ms; at 250,000 it passes 23 MB and 300 ms."""
 DEFAULT_KIND = "township_hc"
 SAVED_CLASSES: tuple[tuple[float, str], ...] = (
     (2.0, "#c7e9c0"), (5.0, "#a1d99b"), (10.0, "#74c476"), (20.0, "#31a354"), (math.inf, "#006d2c"))
@@ -144,9 +145,15 @@ def whatif_payload(result: AnalysisResult, settings: Settings, *, lang: str, bas
     }
 
 
+SCRIPTS = ("whatif_engine.js", "whatif_roads.js", "whatif_panel.js")
+"""The page scripts beside this module: the engine (routing, figures, scenario file), the road tiles,
+and the panel with window.healthreach; together they define healthreachWhatIf(map, data, roadsGroup)."""
+
+
 def whatif_script() -> str:
-    """The page script (whatif.js): defines healthreachWhatIf(map, data, roadsGroup)."""
-    return resources.files("healthreach.maps").joinpath("whatif.js").read_text("utf-8")
+    """The page scripts, in order."""
+    folder = resources.files("healthreach.maps")
+    return "\n".join(folder.joinpath(name).read_text("utf-8") for name in SCRIPTS)
 
 
 class WhatIfTool(MacroElement):

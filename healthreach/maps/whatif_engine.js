@@ -1,20 +1,17 @@
-/* healthreach: the coverage map's what-if tool.
+/* healthreach: the what-if engine of the coverage map (no drawing, no page elements).
  *
- * A planner places proposed facilities on the map; travel times are recomputed here, in the browser,
- * from the road network packed into the page (healthreach/maps/whatif_pack.py), by the engine's rules
- * (healthreach/coverage/network.py): a site joins the nearest road segment its travel mode may use,
- * split there, the leg to it charged at the access (walking) speed; one-way segments run u -> v only
- * (on foot every segment is two-way); access is measured toward the facility, ambulance response from
- * the station out. A village's new time is the smaller of its baseline time and its time to (from)
- * the nearest placed site of the tier; the figures are those of `healthreach compare`
- * (healthreach/scenarios/compare.py): persons within each band, population-weighted mean and 95th
- * percentile in minutes. Nothing is fetched: no server, no network.
- *
- * All user text (village and facility names) reaches the page through textContent or input values only.
+ * Travel times are recomputed here, in the browser, from the road network packed into the page
+ * (healthreach/maps/whatif_pack.py), by the engine's rules (healthreach/coverage/network.py): a site
+ * joins the nearest road segment its travel mode may use, split there, the leg to it charged at the
+ * access (walking) speed; one-way segments run u -> v only (on foot every segment is two-way); access
+ * is measured toward the facility, ambulance response from the station out. A village's new time is
+ * the smaller of its baseline time and its time to (from) the nearest placed site of the tier; the
+ * figures are those of `healthreach compare` (healthreach/scenarios/compare.py): persons within each
+ * band, population-weighted mean and 95th percentile in minutes. Nothing is fetched.
  */
-function healthreachWhatIf(map, data, roadsGroup) {
+function healthreachWhatIfEngine(data) {
   'use strict';
-  var started = performance.now(), NET = data.network, TXT = data.text, MODES = NET.modes, INF = Infinity;
+  var NET = data.network, TXT = data.text, MODES = NET.modes, INF = Infinity;
 
   // ------------------------------------------------------------------ decoding the packed arrays
   function bytesOf(b64) {
@@ -305,7 +302,7 @@ function healthreachWhatIf(map, data, roadsGroup) {
   // ------------------------------------------------------------------ villages and tiers
   var V = data.villages, nv = V.vid.length, TIERS = data.tiers, KINDS = data.kinds, BANDS = data.bands_min;
   var pops = new Float64Array(nv);
-  for (var p0 = 0; p0 < nv; p0++) { pops[p0] = V.population[p0] > 0 ? V.population[p0] : 0; }
+  for (var p0 = 0; p0 < nv; p0++) { pops[p0] = V.population[p0]; }  // persons; missing ones are 0
   var joins = MODES.map(function (mode) { return NET.joins[mode]; });
   function before(tier) {
     var out = new Float64Array(nv), src = V.before[tier];
@@ -417,7 +414,7 @@ function healthreachWhatIf(map, data, roadsGroup) {
   }
 
   // ------------------------------------------------------------------ placed sites
-  var sites = [], counter = 0, shownTier = null, fids = {};
+  var sites = [], counter = 0, fids = {};
   data.fids.forEach(function (f) { fids[f] = true; });
   function newFid() {
     do { counter++; } while (fids['NEW' + counter]);
@@ -469,364 +466,40 @@ function healthreachWhatIf(map, data, roadsGroup) {
     return lines.join('\n') + '\n';
   }
 
-  // ------------------------------------------------------------------ drawing
-  map.createPane('hr-roads').style.zIndex = 390;
-  map.getPane('hr-roads').style.pointerEvents = 'none';
-  map.createPane('hr-wi-gain').style.zIndex = 450;
-  // The road basemap, drawn on canvas tiles straight from the packed arrays (Web Mercator, 0..1).
-  function toMercator(xy) {
-    var out = new Float64Array(xy.length), PI = Math.PI;
-    for (var i = 0; i < xy.length; i += 2) {
-      var ll = toLonLat(xy[i], xy[i + 1]), d = display(ll[0], ll[1]), sin = Math.sin(d[0] * PI / 180);
-      out[i] = (d[1] + 180) / 360;
-      out[i + 1] = 0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * PI);
+  function findSite(fid) { return sites.filter(function (s) { return s.fid === fid; })[0] || null; }
+  /* A new site ({lon, lat} in WGS84 degrees, rounded to 1e-8 as the scenario file writes them). */
+  function place(lon, lat, kind, name) {
+    if (!KINDS[kind]) {
+      throw new Error('unknown kind ' + JSON.stringify(kind) + ' (expected one of ' + Object.keys(KINDS).join(', ') + ')');
     }
-    return out;
-  }
-  if (roadsGroup) {
-    var nodeM = toMercator(nodeXY), vertM = toMercator(vertXY), mBox = boxes(nodeM, vertM);
-    var mGrid = bucketGrid(mBox, nSeg), drawn = new Int32Array(nSeg), tileStamp = 0;
-    var styles = NET.road_styles, widest = 0;
-    styles.forEach(function (st) { widest = Math.max(widest, st.weight || 1); });
-    var drawTile = function (canvas, coords, size) {
-      var scale = size.x * Math.pow(2, coords.z), ox = coords.x * size.x, oy = coords.y * size.y;
-      var pad = (widest + 2) / scale, x0 = ox / scale - pad, y0 = oy / scale - pad;
-      var x1 = (ox + size.x) / scale + pad, y1 = (oy + size.y) / scale + pad, g = mGrid;
-      var byStyle = styles.map(function () { return []; });
-      function take(s) {
-        if (drawn[s] === tileStamp) { return; }
-        drawn[s] = tileStamp;
-        if (mBox[4 * s + 2] < x0 || mBox[4 * s] > x1 || mBox[4 * s + 3] < y0 || mBox[4 * s + 1] > y1) { return; }
-        byStyle[PAL[segPal[s]].style].push(s);
-      }
-      tileStamp++;
-      var i1 = Math.min(g.gw - 1, Math.floor((x1 - g.minx) / g.cell)), j1 = Math.min(g.gh - 1, Math.floor((y1 - g.miny) / g.cell));
-      for (var i = Math.max(0, Math.floor((x0 - g.minx) / g.cell)); i <= i1; i++) {
-        for (var j = Math.max(0, Math.floor((y0 - g.miny) / g.cell)); j <= j1; j++) { forCell(g, i, j, take); }
-      }
-      var ctx = canvas.getContext('2d');
-      ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.globalAlpha = 0.9;
-      function point(arr, i, first) {
-        var px = arr[i] * scale - ox, py = arr[i + 1] * scale - oy;
-        if (first) { ctx.moveTo(px, py); } else { ctx.lineTo(px, py); }
-      }
-      // Least important first, so that major roads are drawn on top (as the basemap does).
-      for (var st = styles.length - 1; st >= 0; st--) {
-        if (!byStyle[st].length) { continue; }
-        ctx.strokeStyle = styles[st].color; ctx.lineWidth = styles[st].weight || 1;
-        ctx.setLineDash(styles[st].dashArray ? styles[st].dashArray.split(/[ ,]+/).map(Number) : []);
-        ctx.beginPath();
-        byStyle[st].forEach(function (s) {
-          var own = explicit[s] === 1;
-          if (!own) { point(nodeM, 2 * segU[s], true); }
-          for (var k = 2 * vstart[s]; k < 2 * vstart[s + 1]; k += 2) { point(vertM, k, own && k === 2 * vstart[s]); }
-          if (!own) { point(nodeM, 2 * segV[s], false); }
-        });
-        ctx.stroke();
-      }
-    };
-    var RoadTiles = L.GridLayer.extend({
-      createTile: function (coords, done) {
-        var tile = L.DomUtil.create('canvas', 'hr-road-tile'), size = this.getTileSize();
-        tile.width = size.x; tile.height = size.y;
-        setTimeout(function () { drawTile(tile, coords, size); done(null, tile); }, 0);
-        return tile;
-      }
-    });
-    new RoadTiles({pane: 'hr-roads', updateWhenZooming: false, keepBuffer: 1}).addTo(roadsGroup);
-  }
-
-  var css = document.createElement('style');
-  css.textContent = [
-    '.hr-whatif{top:56px;right:10px;width:330px;max-height:calc(100vh - 120px);overflow:auto}',
-    '.hr-whatif summary{font-weight:bold;cursor:pointer}',
-    '.hr-whatif button{font-size:12px;margin:2px 2px 2px 0;cursor:pointer}',
-    '.hr-whatif select,.hr-whatif input{font-size:12px;max-width:100%}',
-    '.hr-whatif ol{margin:4px 0;padding-left:20px}.hr-whatif li{margin:2px 0}',
-    '.hr-whatif li input{width:150px}.hr-whatif small{color:#555}',
-    '.hr-whatif table{border-collapse:collapse;font-size:12px;margin:4px 0;width:100%}',
-    '.hr-whatif td,.hr-whatif th{padding:1px 4px;text-align:right;border-bottom:1px solid #ddd}',
-    '.hr-whatif td:first-child,.hr-whatif th:first-child{text-align:left}',
-    '.hr-wi-gainers li{cursor:pointer}.hr-wi-gainers li:hover{background:#e6f0fa}',
-    '.hr-wi-swatch{display:inline-block;width:11px;height:11px;border-radius:50%;margin:0 3px 0 6px;',
-    'border:1px solid #333;vertical-align:-1px}',
-    '.hr-wi-site{border-radius:50%;border:2px solid #fff;box-shadow:0 0 0 2px #000;color:#fff;',
-    'font:bold 11px/14px sans-serif;text-align:center}',
-    '.hr-wi-placing,.hr-wi-placing .leaflet-interactive{cursor:crosshair !important}',
-    '.hr-wi-placing .leaflet-interactive,.hr-wi-placing .leaflet-pane canvas{pointer-events:none !important}',
-    '.hr-wi-hint{color:#b35806}'
-  ].join('\n');
-  document.head.appendChild(css);
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-  function persons(x) {  // 12,345 (without Intl, whose first use costs a tenth of a second)
-    var digits = String(Math.abs(Math.round(x))), out = '';
-    for (var i = digits.length; i > 0; i -= 3) { out = digits.slice(Math.max(0, i - 3), i) + (out ? ',' + out : ''); }
-    return (x < 0 && Math.round(x) !== 0 ? '-' : '') + out;
-  }
-  function minutes(x) { return x === null || x === undefined || isNaN(x) ? '—' : x.toFixed(1); }
-
-  var panel = el('details', {'class': 'hr-box hr-whatif'});
-  panel.appendChild(el('summary', {}, TXT.title));
-  var kindRow = el('div'), kindSelect = el('select', {'class': 'hr-wi-kind'});
-  Object.keys(KINDS).forEach(function (k) {
-    var option = el('option', {value: k}, KINDS[k].name + ' · ' + TIERS[KINDS[k].tier].name);
-    if (k === data.default_kind) { option.selected = true; }
-    kindSelect.appendChild(option);
-  });
-  kindRow.appendChild(el('span', {}, TXT.kind + ' '));
-  kindRow.appendChild(kindSelect);
-  var placeButton = el('button', {'class': 'hr-wi-place', type: 'button'}, TXT.place);
-  var hint = el('div', {'class': 'hr-wi-hint'});
-  var siteList = el('ol', {'class': 'hr-wi-sites'});
-  var resultBox = el('div', {'class': 'hr-wi-result'});
-  var actions = el('div');
-  var downloadButton = el('button', {'class': 'hr-wi-download', type: 'button'}, TXT.download);
-  var clearButton = el('button', {'class': 'hr-wi-clear', type: 'button'}, TXT.clear);
-  actions.appendChild(downloadButton); actions.appendChild(clearButton);
-  var note = el('p');
-  note.appendChild(el('small', {}, TXT.note));
-  [kindRow, placeButton, hint, siteList, resultBox, actions, note].forEach(function (node) { panel.appendChild(node); });
-  document.body.appendChild(panel);
-  L.DomEvent.disableClickPropagation(panel);
-  L.DomEvent.disableScrollPropagation(panel);
-
-  var gainLayer = L.layerGroup().addTo(map), markers = {}, gainRenderer = L.canvas({pane: 'hr-wi-gain'});
-  function gainColour(saved) {
-    for (var i = 0; i < data.saved_classes.length; i++) {
-      if (saved < data.saved_classes[i][0]) { return data.saved_classes[i][1]; }
-    }
-    return data.saved_classes[data.saved_classes.length - 1][1];
-  }
-
-  function renderSites() {
-    siteList.textContent = '';
-    sites.forEach(function (site, index) {
-      var info = siteInfo(site), li = el('li', {'class': 'hr-wi-site-row', 'data-fid': site.fid});
-      var name = el('input', {type: 'text', maxlength: '80', 'class': 'hr-wi-name'});
-      name.value = site.name;
-      name.addEventListener('input', function () {
-        site.name = name.value.trim() || defaultName(site.kind, site.fid);
-        markers[site.fid].setTooltipContent(el('span', {}, site.name));
-      });
-      li.appendChild(name);
-      var remove = el('button', {type: 'button', 'class': 'hr-wi-remove', title: TXT.remove}, '×');
-      remove.addEventListener('click', function () { removeSite(site.fid); });
-      li.appendChild(remove);
-      var status = [KINDS[site.kind].name];
-      Object.keys(info.joins).forEach(function (mode) {
-        var j = info.joins[mode];
-        status.push(!info.inside ? TXT.outside : j.joined
-          ? TXT.access.replace('{m}', Math.round(j.access_m)) + ' (' + TXT.modes[mode] + ')'
-          : TXT.not_joined.replace('{m}', Math.round(NET.max_snap_m)) + ' (' + TXT.modes[mode] + ')');
-      });
-      li.appendChild(el('br'));
-      li.appendChild(el('small', {}, (index + 1) + '. ' + status.join('; ')));
-      siteList.appendChild(li);
-    });
-  }
-
-  function renderResult(all) {
-    resultBox.textContent = '';
-    gainLayer.clearLayers();
-    var tiers = Object.keys(all.tiers);
-    downloadButton.disabled = !sites.length;
-    if (!tiers.length) { return; }
-    if (tiers.indexOf(shownTier) < 0) { shownTier = tiers[tiers.length - 1]; }
-    var select = el('select', {'class': 'hr-wi-tier'});
-    tiers.forEach(function (t) {
-      var option = el('option', {value: t}, TIERS[t].name);
-      if (t === shownTier) { option.selected = true; }
-      select.appendChild(option);
-    });
-    select.addEventListener('change', function () { shownTier = select.value; renderResult(all); });
-    var row = el('div');
-    row.appendChild(el('span', {}, TXT.tier_shown + ' '));
-    row.appendChild(select);
-    resultBox.appendChild(row);
-    var r = all.tiers[shownTier], table = el('table', {'class': 'hr-wi-table'}), head = el('tr');
-    [TXT.band, TXT.before, TXT.after, TXT.gain].forEach(function (h) { head.appendChild(el('th', {}, h)); });
-    table.appendChild(head);
-    BANDS.forEach(function (band) {
-      var tr = el('tr', {'data-band': String(band)});
-      tr.appendChild(el('td', {}, '≤ ' + band + ' ' + TXT.minutes));
-      tr.appendChild(el('td', {}, persons(r.pop_before[band])));
-      tr.appendChild(el('td', {}, persons(r.pop_after[band])));
-      tr.appendChild(el('td', {'class': 'hr-wi-gain'}, (r.gain[band] > 0 ? '+' : '') + persons(r.gain[band])));
-      table.appendChild(tr);
-    });
-    [[TXT.mean, r.mean_min_before, r.mean_min_after], [TXT.p95, r.p95_min_before, r.p95_min_after]]
-      .forEach(function (line) {
-        var tr = el('tr');
-        tr.appendChild(el('td', {}, line[0]));
-        tr.appendChild(el('td', {}, minutes(line[1])));
-        tr.appendChild(el('td', {}, minutes(line[2])));
-        tr.appendChild(el('td', {}, line[1] !== null && line[2] !== null ? minutes(line[2] - line[1]) : '—'));
-        table.appendChild(tr);
-      });
-    resultBox.appendChild(table);
-    var gainers = [];
-    r.villages.forEach(function (v, i) {
-      var newly = v.before_s === null && v.after_s !== null;
-      if (newly || (v.before_s !== null && v.after_s !== null && v.after_s < v.before_s)) {
-        gainers.push({i: i, newly: newly, saved: newly ? INF : (v.before_s - v.after_s) / 60, v: v});
-      }
-    });
-    gainers.sort(function (a, b) { return b.saved - a.saved || pops[b.i] - pops[a.i]; });
-    var gainPop = 0;
-    gainers.forEach(function (g) { gainPop += pops[g.i]; });
-    resultBox.appendChild(el('div', {'class': 'hr-wi-gaining'}, TXT.gaining.replace('{n}', gainers.length)
-      .replace('{p}', persons(gainPop))));
-    var list = el('ol', {'class': 'hr-wi-gainers'});
-    gainers.slice(0, 12).forEach(function (g) {
-      var item = el('li', {'data-vid': g.v.vid});
-      item.appendChild(el('span', {'class': 'hr-wi-vname'}, V.name[g.i]));
-      item.appendChild(el('small', {}, ' ' + (g.newly ? TXT.newly : TXT.saved.replace('{x}', g.saved.toFixed(1)))));
-      item.addEventListener('click', function () {
-        map.setView(V.latlon[g.i], Math.max(map.getZoom(), 13));
-      });
-      list.appendChild(item);
-    });
-    resultBox.appendChild(list);
-    var legend = el('div', {'class': 'hr-wi-legend'});
-    legend.appendChild(el('span', {}, TXT.saved_legend));
-    data.saved_classes.forEach(function (c) {
-      var sw = el('i', {'class': 'hr-wi-swatch'});
-      sw.style.background = c[1];
-      legend.appendChild(sw);
-      legend.appendChild(el('span', {}, c[2]));
-    });
-    resultBox.appendChild(legend);
-    gainers.forEach(function (g) {
-      var colour = g.newly ? data.newly_colour : gainColour(g.saved);
-      var marker = L.circleMarker(V.latlon[g.i], {renderer: gainRenderer, radius: 7, color: '#222', weight: 1.2,
-                                                  fillColor: colour, fillOpacity: 0.95});
-      marker.hrGain = {vid: g.v.vid, saved_min: g.newly ? null : g.saved, colour: colour};
-      marker.bindTooltip(el('span', {}, V.name[g.i] + ' · ' + (g.newly ? TXT.newly
-        : TXT.saved.replace('{x}', g.saved.toFixed(1))) + ' (' + minutes(g.v.before_s === null ? null : g.v.before_s / 60)
-        + ' → ' + minutes(g.v.after_s / 60) + ' ' + TXT.minutes + ')'), {sticky: true});
-      gainLayer.addLayer(marker);
-    });
-  }
-
-  function refresh() {
-    var all = result();
-    renderSites();
-    renderResult(all);
-    return all;
-  }
-
-  function addSite(lon, lat, kind, name) {
-    if (!KINDS[kind]) { throw new Error('unknown kind ' + JSON.stringify(kind) + ' (expected one of ' + Object.keys(KINDS).join(', ') + ')'); }
     if (!isFinite(lon) || !isFinite(lat)) { throw new Error('lon and lat must be numbers (degrees, WGS84)'); }
     var fid = newFid(), site = {fid: fid, kind: kind};
     site.name = (typeof name === 'string' && name.trim()) ? name.trim() : defaultName(kind, fid);
     locateSite(site, lon, lat);
     sites.push(site);
-    var icon = L.divIcon({className: 'hr-wi-site hr-wi-site-' + fid, html: String(sites.length), iconSize: [18, 18]});
-    var marker = L.marker(display(site.lon, site.lat), {draggable: true, icon: icon, keyboard: false,
-                                                       zIndexOffset: 1000}).addTo(map);
-    marker.getElement().style.background = TIERS[KINDS[kind].tier].colour;
-    marker.bindTooltip(el('span', {}, site.name));
-    marker.on('dragend', function () {
-      var ll = fromDisplay(marker.getLatLng());
-      locateSite(site, ll[0], ll[1]);
-      refresh();
-    });
-    markers[fid] = marker;
-    shownTier = KINDS[kind].tier;
     return site;
   }
-  function removeSite(fid) {
-    sites = sites.filter(function (s) { return s.fid !== fid; });
-    if (markers[fid]) { map.removeLayer(markers[fid]); delete markers[fid]; }
-    sites.forEach(function (s, i) { markers[s.fid].getElement().textContent = String(i + 1); });
-    return refresh();
-  }
-  function clear() {
-    sites.slice().forEach(function (s) { map.removeLayer(markers[s.fid]); delete markers[s.fid]; });
-    sites = [];
-    return refresh();
-  }
+  function rename(site, name) { site.name = (name || '').trim() || defaultName(site.kind, site.fid); }
+  function remove(fid) { sites = sites.filter(function (s) { return s.fid !== fid; }); }
 
-  // Placing: one click on the map places a site of the chosen kind; markers let the click through.
-  function stopPlacing() {
-    map.getContainer().classList.remove('hr-wi-placing');
-    map.off('click', onPlace);
-    hint.textContent = '';
-    placeButton.disabled = false;
-  }
-  function onPlace(e) {
-    stopPlacing();
-    var ll = fromDisplay(e.latlng);
-    addSite(ll[0], ll[1], kindSelect.value);
-    refresh();
-  }
-  placeButton.addEventListener('click', function () {
-    map.getContainer().classList.add('hr-wi-placing');
-    map.on('click', onPlace);
-    hint.textContent = TXT.placing;
-    placeButton.disabled = true;
-  });
-  document.addEventListener('keydown', function (e) { if (e.key === 'Escape') { stopPlacing(); } });
-  clearButton.addEventListener('click', function () { clear(); });
-  downloadButton.addEventListener('click', function () {
-    var blob = new Blob([scenarioYaml()], {type: 'text/yaml;charset=utf-8'});
-    var a = el('a', {download: 'whatif.yml'});
-    a.href = URL.createObjectURL(blob);
-    document.body.appendChild(a);
-    a.click();
-    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-  });
   // Compile the placement path now, on a trial site at the first village that is not kept, so that
   // the planner's first click is as quick as the next.
   if (nv && Object.keys(KINDS).length) {
-    var trial = {fid: '', name: '', kind: data.default_kind}, start = fromDisplay({lat: V.latlon[0][0], lng: V.latlon[0][1]});
-    locateSite(trial, start[0], start[1]);
+    var trial = {fid: '', name: '', kind: data.default_kind};
+    var first = fromDisplay({lat: V.latlon[0][0], lng: V.latlon[0][1]});
+    locateSite(trial, first[0], first[1]);
     sites.push(trial);
     result();
     sites.pop();
   }
-  map.addLayer(gainRenderer);
-  refresh();
 
-  // ------------------------------------------------------------------ automation
-  function answer(extra) {
-    var all = refresh(), out = {tiers: all.tiers, sites: all.sites};
-    var t = extra && extra.tier;
-    if (t && all.tiers[t]) { Object.keys(all.tiers[t]).forEach(function (k) { out[k] = all.tiers[t][k]; }); }
-    Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
-    return out;
-  }
-  var api = window.healthreach = window.healthreach || {};
-  /* Place a site ({lon, lat} in WGS84 degrees, kind, optional name) and resolve to the comparison of
-     its tier with every site placed so far: {tier, villages: [{vid, before_s, after_s}], gain:
-     {band_min: persons}, pop_before, pop_after, mean/p95 before and after, tiers, sites, fid, ms}. */
-  api.tryFacility = function (spec) {
-    try {
-      var t0 = performance.now(), site = addSite(Number(spec.lon), Number(spec.lat), spec.kind, spec.name);
-      var out = answer({tier: KINDS[site.kind].tier, fid: site.fid});
-      out.ms = performance.now() - t0;
-      return Promise.resolve(out);
-    } catch (err) { return Promise.reject(err); }
+  return {
+    modes: MODES, tiers: TIERS, kinds: KINDS, bands: BANDS, villages: V, populations: pops, text: TXT,
+    network: {n0: n0, nSeg: nSeg, nodeXY: nodeXY, vertXY: vertXY, vstart: vstart, explicit: explicit,
+              segU: segU, segV: segV, segPal: segPal, palette: PAL, styles: NET.road_styles, maxSnapM: NET.max_snap_m},
+    boxes: boxes, bucketGrid: bucketGrid, forCell: forCell, toLonLat: toLonLat, display: display,
+    fromDisplay: fromDisplay, sites: function () { return sites; }, findSite: findSite, place: place,
+    move: locateSite, rename: rename, remove: remove, clear: function () { sites = []; }, siteInfo: siteInfo,
+    result: result, scenarioYaml: scenarioYaml
   };
-  api.moveFacility = function (fid, spec) {
-    var site = sites.filter(function (s) { return s.fid === fid; })[0];
-    if (!site) { return Promise.reject(new Error('no placed site ' + fid)); }
-    locateSite(site, Number(spec.lon), Number(spec.lat));
-    markers[fid].setLatLng(display(site.lon, site.lat));
-    return Promise.resolve(answer({tier: KINDS[site.kind].tier, fid: fid}));
-  };
-  api.removeFacility = function (fid) { removeSite(fid); return Promise.resolve(answer({})); };
-  api.whatIf = function () { return answer({tier: shownTier}); };
-  /* The villages drawn as gaining in the tier shown: vid, minutes saved (null: newly reachable), colour. */
-  api.gainers = function () { return gainLayer.getLayers().map(function (m) { return m.hrGain; }); };
-  api.scenarioYaml = scenarioYaml;
-  api.clear = function () { clear(); return Promise.resolve(answer({})); };
-  api.whatIfInitMs = performance.now() - started;
 }
