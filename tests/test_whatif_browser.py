@@ -315,6 +315,13 @@ def test_roads_drawn_from_the_packed_network(open_map) -> None:
     page.locator("label", has_text=labels.text("basemap_roads", "zh")).locator("input").uncheck()
     page.wait_for_timeout(200)
     assert page.locator("canvas.hr-road-tile").count() == 0
+    # Wrong input is refused with a reason; a site far outside the roads joins nothing and changes nothing.
+    refused = page.evaluate("window.healthreach.tryFacility({lon: 111.5, lat: 38.9, kind: 'spaceport'})"
+                            ".then(() => 'placed', e => e.message)")
+    assert refused.startswith("unknown kind \"spaceport\"")
+    far = page.evaluate("(s) => window.healthreach.tryFacility(s)", {"lon": 100.0, "lat": 30.0, "kind": "township_hc"})
+    assert far["sites"][0]["inside"] is False and set(far["gain"].values()) == {0}
+    assert all(v["after_s"] == v["before_s"] for v in far["villages"])
     assert opened.clean()
 
 

@@ -120,7 +120,8 @@ def _villages(result: AnalysisResult, tiers: list[str], basemap: str) -> dict[st
 def whatif_payload(result: AnalysisResult, settings: Settings, *, lang: str, basemap: str = "none"
                    ) -> dict[str, Any] | None:
     """Everything the page's what-if script reads, or None when the projection cannot be fitted."""
-    assert result.edges is not None and result.crs is not None
+    if result.edges is None or result.crs is None:
+        raise ValueError("the analysis result carries no road edge table or CRS to pack")
     tiers = [t for t in TIERS if f"{t}_time_s" in result.villages.columns]
     network = pack_network(result.edges, result.villages, settings, result.crs)
     if network is None:

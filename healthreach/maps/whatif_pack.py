@@ -233,7 +233,7 @@ def pack_network(edges: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, settings: 
         "segments": {
             "u": b64_varint(table.seg_u, delta=True), "v": b64_varint(table.seg_v, delta=True),
             "length_m": b64_raw(edges["length_m"].to_numpy(dtype=float), "f4"),
-            "palette": b64_raw(entry, "u1" if len(table_rows) <= 256 else "u2"),
+            "palette": b64_raw(entry, "u1" if len(table_rows) <= 2**8 else "u2" if len(table_rows) <= 2**16 else "i4"),
             "vcount": b64_varint(stored, delta=False),
             "explicit": np.flatnonzero(explicit).tolist(),
             "vx": b64_varint(coords_q[keep, 0], delta=True), "vy": b64_varint(coords_q[keep, 1], delta=True),

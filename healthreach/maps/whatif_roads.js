@@ -4,10 +4,10 @@
 function healthreachRoadTiles(engine, group, pane) {
   'use strict';
   var N = engine.network, nSeg = N.nSeg, PAL = N.palette, segPal = N.segPal, segU = N.segU, segV = N.segV;
-  var vstart = N.vstart, explicit = N.explicit, INF = Infinity;
+  var vstart = N.vstart, explicit = N.explicit;
   var toLonLat = engine.toLonLat, display = engine.display, boxes = engine.boxes, bucketGrid = engine.bucketGrid;
   var forCell = engine.forCell;
-  // The road basemap, drawn on canvas tiles straight from the packed arrays (Web Mercator, 0..1).
+  /* Web Mercator (0..1 across the world) of metric positions, as the page displays them. */
   function toMercator(xy) {
     var out = new Float64Array(xy.length), PI = Math.PI;
     for (var i = 0; i < xy.length; i += 2) {
