@@ -83,7 +83,7 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
     return AnalysisResult(
         project_name=project.name, villages=villages, facilities=measured.facilities, catchments=catch,
         roads=edges[["highway", "name", "geometry"]].copy(), boundaries=project.boundaries, standards=standards,
-        summary=summary, provenance=record, layers=layers, pairs=measured.pairs,
+        summary=summary, provenance=record, layers=layers, pairs=measured.pairs, edges=edges, crs=project.crs,
     )
 
 

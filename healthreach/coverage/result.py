@@ -44,3 +44,8 @@ class AnalysisResult:
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     """Further catchment layers by name (e.g. 'rings', 'allocation', 'dissolved', 'ems_radius',
     'walk_15min'): written as layers of catchments.gpkg."""
+    edges: gpd.GeoDataFrame | None = None
+    """The full road edge table the analysis ran on (`u`, `v`, `highway`, `maxspeed_kmh`, `oneway`,
+    `length_m`, WGS84 lines): the coverage map packs it for its in-page what-if tool. Not exported."""
+    crs: str | None = None
+    """The project's metric CRS (metres) the networks were built in."""

@@ -136,7 +136,7 @@ def add_basemap(m: folium.Map, result: AnalysisResult, lang: str) -> None:
             drawn |= mask
             if mask.any():
                 _line_layer(roads.geometry[mask], style).add_to(roads_group)
-    roads_group.add_to(m)
+        roads_group.add_to(m)  # none without road lines: the what-if tool draws its own (maps.whatif)
 
     if result.boundaries is not None and len(result.boundaries):
         bounds_group = folium.FeatureGroup(name=text("basemap_boundaries", lang), show=True)

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from healthreach.config import Settings
 from healthreach.coverage.result import AnalysisResult
 from healthreach.coverage.services import (
     facility_services,
@@ -35,6 +36,7 @@ from healthreach.maps.style import (
     time_colour,
 )
 from healthreach.maps.summary_panel import summary_panel_html
+from healthreach.maps.whatif import add_whatif, without_roads
 from healthreach.maps.offline import (
     HtmlBox,
     HtmlPopup,
@@ -367,7 +369,7 @@ def title_html(title: str, subtitle: str) -> str:
 
 
 def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | None = None,
-                      basemap: str = "none", basemap_key: str | None = None) -> str:
+                      basemap: str = "none", basemap_key: str | None = None, settings: Settings | None = None) -> str:
     """Self-contained HTML of the baseline coverage map (works with no network).
 
     Layers: offline basemap (roads by class, boundaries, village names), facilities per tier,
@@ -379,6 +381,8 @@ def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | 
     emergency centre (from `summary['services']`) and the coverage curves.
     `basemap` ('none', 'osm', 'tianditu' with `basemap_key`, 'amap') lists a tile layer that stays
     off until the user turns it on; with 'amap' every layer is drawn in GCJ-02 to match its tiles.
+    With `settings` (the run's) and the result's edge table, the page carries the what-if tool
+    (healthreach.maps.whatif), which also draws the road basemap from its packed network.
     `result` is not modified.
     """
     labels.check_lang(lang)
@@ -386,7 +390,8 @@ def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | 
     bounds = data_bounds(shown.villages, shown.facilities, shown.boundaries)
     m = new_map(bounds)
     add_tile_layer(m, basemap, lang, key=basemap_key)
-    add_basemap(m, shown, lang)
+    draws_roads = add_whatif(m, result, settings, lang=lang, basemap=basemap)
+    add_basemap(m, without_roads(shown) if draws_roads else shown, lang)
     add_catchments(m, shown.catchments, lang)
     tiers, facility_entries = add_facilities(m, shown.facilities, lang, standards=shown.standards)
     add_service_layers(m, shown.facilities, lang)

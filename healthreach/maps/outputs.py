@@ -123,8 +123,8 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = provenance if provenance is not None else result.provenance
-    write_text(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key),
-               out / "coverage_map.html")
+    write_text(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key,
+                                 settings=config.settings), out / "coverage_map.html")
     write_coverage_map_png(result, out / "coverage_map.png", lang=lang, sources=_sources(result, record, lang))
     runs = [(labels.text("baseline", lang), result.villages)]
     runs += [(o.name, o.result.villages) for o in outcomes]
