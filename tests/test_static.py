@@ -17,11 +17,12 @@ from PIL import Image
 from healthreach.maps import static
 from healthreach.maps.static import (
     cjk_font,
+    coverage_curve_figure,
     nice_length,
     write_coverage_curve_png,
     write_coverage_map_png,
 )
-from map_fixtures import scenario_pair, small_result
+from map_fixtures import BANDS, scenario_pair, small_result
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -64,8 +65,8 @@ def test_cjk_font_installed_after_matplotlib_built_its_cache(tmp_path: Path) -> 
 def test_coverage_map_png_is_a4_and_drawn(tmp_path: Path) -> None:
     assert cjk_font() is not None  # fonts-noto-cjk is installed on the test machines
     ARTIFACTS.mkdir(exist_ok=True)
-    path = write_coverage_map_png(small_result(), ARTIFACTS / "coverage_map_static.png", sources="test data",
-                                  date=dt.date(2026, 11, 26), dpi=100)
+    path = write_coverage_map_png(small_result(), ARTIFACTS / "coverage_map_static.png", bands_min=BANDS,
+                                  sources="test data", date=dt.date(2026, 11, 26), dpi=100)
     pixels = _check_a4(path, 100)
     # Village colours of the map appear: the dark green of <= 15 min and the grey of unreachable.
     with Image.open(path) as image:
@@ -78,14 +79,17 @@ def test_coverage_map_png_is_a4_and_drawn(tmp_path: Path) -> None:
 
 def test_coverage_curve_png_baseline_and_scenario(tmp_path: Path) -> None:
     base, scenario = scenario_pair()
-    one = write_coverage_curve_png([("现状", base.villages)], tmp_path / "one.png", dpi=80)
+    one = write_coverage_curve_png([("现状", base.villages)], tmp_path / "one.png", bands_min=BANDS, dpi=80)
     two = write_coverage_curve_png([("现状", base.villages), ("方案", scenario.villages)],
-                                   ARTIFACTS / "coverage_curve.png", dpi=80)
+                                   ARTIFACTS / "coverage_curve.png", bands_min=BANDS, dpi=80)
     a, b = _check_a4(one, 80), _check_a4(two, 80)
     # The scenario changes township times, so its curve adds ink; identical curves are not redrawn.
     assert (b < 128).sum() > (a < 128).sum()
-    same = write_coverage_curve_png([("现状", base.villages), ("同", base.villages)], tmp_path / "same.png", dpi=80)
-    assert np.abs(_check_a4(same, 80) - a).mean() < 0.5
+    keys = [t.get_text() for t in coverage_curve_figure([("现状", base.villages), ("方案", scenario.villages)],
+                                                        BANDS, dpi=80).legends[0].get_texts()]
+    assert keys == ["乡镇卫生院 · 现状", "县级及以上医院 · 现状", "乡镇卫生院 · 方案"]
+    same = coverage_curve_figure([("现状", base.villages), ("同", base.villages)], BANDS, dpi=80)
+    assert [t.get_text() for t in same.legends[0].get_texts()] == keys[:2]
 
 
 def test_without_cjk_font_english_labels_and_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -93,7 +97,7 @@ def test_without_cjk_font_english_labels_and_a_warning(tmp_path: Path, monkeypat
     monkeypatch.setattr(static, "cjk_font", lambda: None)
     result = dataclasses.replace(small_result(), project_name="偏关县")
     with caplog.at_level(logging.WARNING, logger="healthreach.maps.static"):
-        path = write_coverage_map_png(result, tmp_path / "en.png", dpi=60)
+        path = write_coverage_map_png(result, tmp_path / "en.png", bands_min=BANDS, dpi=60)
     assert "no CJK font" in caplog.text
     _check_a4(path, 60)
     assert static._drawable("偏关县", False) is None and static._drawable("Pianguan", False) == "Pianguan"
