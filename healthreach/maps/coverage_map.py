@@ -128,10 +128,7 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str, *,
         present.append(tier)
         group = folium.FeatureGroup(name=layer_name("facilities", tier, lang),
                                     show=tier != "village")
-        radius = {"hospital": 9.0, "subcentre": 8.0, "township": 7.0}.get(tier, 5.0)
-        # Ambulance bases are often also health centres: a ring keeps the centre's own colour visible.
-        style = {"radius": 11.0, "color": TIER_COLOURS[tier], "weight": 2.5, "fill": False,
-                 "fill_color": None} if tier == "ems" else {"radius": radius}
+        style = tier_marker_style(tier)
         for _, row in frame[inside].iterrows():
             fails = failing.get(str(row["fid"]), [])
             marker = facility_marker(row, TIER_COLOURS[tier], lang,
@@ -141,6 +138,14 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str, *,
                                                  marker, group))
         group.add_to(m)
     return present, list(entries.values())
+
+
+def tier_marker_style(tier: str) -> dict[str, Any]:
+    """Marker options of a tier's facilities: dots sized by level; ambulance bases, often also health
+    centres, as a ring that keeps the centre's own colour visible."""
+    if tier == "ems":
+        return {"radius": 11.0, "color": TIER_COLOURS[tier], "weight": 2.5, "fill": False, "fill_color": None}
+    return {"radius": {"hospital": 9.0, "subcentre": 8.0, "township": 7.0}.get(tier, 5.0)}
 
 
 def add_service_layers(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> list[str]:
@@ -292,7 +297,7 @@ def legend_html(lang: str, tiers: list[str], *, heading: str, classes: list[tupl
     `extra` (ready-made HTML). Headings and labels are escaped here."""
     body = "".join(f"<div><i style='background:{c}'></i>{esc(label)}</div>" for c, label in classes)
     tier_rows = "".join(
-        f"<div><i style='{_tier_swatch(t)}'></i>{esc(labels.tier_name(t, lang))}</div>"
+        f"<div><i style='{tier_swatch(t)}'></i>{esc(labels.tier_name(t, lang))}</div>"
         for t in tiers
     )
     tiers_block = f"<h4>{text('legend_facilities', lang)}</h4>{tier_rows}" if tiers else ""
@@ -317,10 +322,12 @@ def failing_legend(lang: str) -> str:
     return f"<p><i class='ring' style='border-color:{FAILING_RING}'></i>{esc(text('failing_legend', lang))}</p>"
 
 
-def _tier_swatch(tier: str) -> str:
+def tier_swatch(tier: str, colour: str | None = None) -> str:
+    """Legend swatch style of a tier's facility marker (a ring for ambulance bases)."""
+    colour = colour or TIER_COLOURS[tier]
     if tier == "ems":
-        return f"background:transparent;border:2px solid {TIER_COLOURS[tier]}"
-    return f"background:{TIER_COLOURS[tier]};border-color:#fff"
+        return f"background:transparent;border:2px solid {colour}"
+    return f"background:{colour};border-color:#fff"
 
 
 def title_html(title: str, subtitle: str) -> str:

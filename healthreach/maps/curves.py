@@ -12,9 +12,9 @@ from healthreach.tiers import SUMMARY_TIERS, TIERS
 from healthreach.maps.offline import require_columns
 from healthreach.maps.style import check_bands
 
-# The village layer's tier: the township health centres, else (an urban district has none) the first
-# summarised tier residents can reach.
-PREFERRED_TIER = "township"
+# The village layer's tier: primary care, that is the township health centres, else (an urban district
+# has none) the community health stations; else the first summarised tier residents can reach.
+PRIMARY_CARE: tuple[str, ...] = ("township", "community")
 
 
 def _reachable(villages: pd.DataFrame, tier: str) -> bool:
@@ -24,17 +24,19 @@ def _reachable(villages: pd.DataFrame, tier: str) -> bool:
 
 def shown_tier(villages: pd.DataFrame) -> str:
     """The tier villages are coloured by on the maps: township health centres where any village
-    reaches one, else the first tier of the summary order that some village reaches, else township."""
-    for tier in (PREFERRED_TIER, *SUMMARY_TIERS):
+    reaches one, else community health stations (walking), else the first tier of the summary order
+    that some village reaches, else township."""
+    for tier in (*PRIMARY_CARE, *SUMMARY_TIERS):
         if _reachable(villages, tier):
             return tier
-    return PREFERRED_TIER
+    return PRIMARY_CARE[0]
 
 
 def summary_tiers(villages: pd.DataFrame) -> list[str]:
-    """Tiers of the summary panel, its table and its curve alike: every summarised tier with a
-    travel-time column, in summary order (a tier nobody reaches stays, as a row of zeros and a flat curve)."""
-    return [t for t in SUMMARY_TIERS if f"{t}_time_s" in villages.columns]
+    """Tiers of the summary panel, its table and its curve alike: the summarised tiers some village
+    reaches, in summary order (a tier with no facility within reach, a township centre in an urban
+    district, would be a row of zeros and a flat line)."""
+    return [t for t in SUMMARY_TIERS if _reachable(villages, t)]
 
 
 def curve_tiers(villages: pd.DataFrame) -> list[str]:

@@ -14,6 +14,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "basemap_roads": {"zh": "道路（离线底图）", "en": "Roads (offline basemap)"},
     "basemap_boundaries": {"zh": "行政边界", "en": "Boundaries"},
     "county_boundary": {"zh": "县界", "en": "County boundary"},
+    "township_boundary": {"zh": "乡镇界", "en": "Township boundary"},
     "village_names": {"zh": "村名", "en": "Village names"},
     "facilities": {"zh": "医疗机构", "en": "Facilities"},
     "catchments": {"zh": "服务范围", "en": "Catchment"},

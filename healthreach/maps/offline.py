@@ -284,7 +284,7 @@ _PAGE_CSS = """<style>
 .hr-curve-keys{font-size:11px;columns:2;column-gap:10px;max-width:410px}
 .hr-curve-key{break-inside:avoid;white-space:nowrap}
 .hr-curve-key svg{vertical-align:middle;margin-right:4px}
-.hr-switch{top:84px;left:10px;max-width:220px}
+.hr-switch{top:84px;left:10px;max-width:320px}
 .hr-switch label{display:block;cursor:pointer;white-space:nowrap}
 .hr-switch small{color:#666}
 .hr-summary summary{font-weight:bold;cursor:pointer}

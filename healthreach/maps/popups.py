@@ -176,7 +176,8 @@ def failing_html(rows: list[pd.Series], lang: str) -> str:
         status = r.get("status")
         status_html = ("" if is_missing(status) else
                        f" · {text('status', lang)}: {esc(labels.status_name(str(status), lang))}")
-        items.append(f"<li class='hr-rule' data-rule='{esc(r['rule_id'])}'>{esc(rule_title(r, lang))}: "
+        items.append(f"<li class='hr-rule' data-rule='{esc(r['rule_id'])}'>{esc(rule_title(r, lang))}"
+                     f"{'：' if lang == 'zh' else ': '}"
                      f"{text('value', lang)} {esc(_number(r.get('value'), unit, lang))}{suffix if unit != 'present' else ''}"
                      f" / {text('target', lang)} {esc(target)}{suffix if unit != 'present' else ''}{status_html}</li>")
     return f"<p><b>{text('failed_rules', lang)}</b></p><ul>{''.join(items)}</ul>"

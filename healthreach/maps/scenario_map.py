@@ -13,12 +13,14 @@ import pandas as pd
 from healthreach._errors import InputError
 from healthreach.coverage.result import AnalysisResult
 from healthreach.scenarios.compare import compare_tables
-from healthreach.tiers import SERVICES, TIERS, tier_members
+from healthreach.tiers import SERVICES, SUMMARY_TIERS, TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.coverage_map import (
     facility_marker,
     legend_html,
+    tier_marker_style,
+    tier_swatch,
     require_columns,
     time_legend_classes,
     title_html,
@@ -126,9 +128,12 @@ def changed_person_minutes(baseline: gpd.GeoDataFrame, scenario: gpd.GeoDataFram
 
 def scenario_tiers(baseline: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, bands_min: Sequence[float]
                    ) -> tuple[list[str], dict[str, float]]:
-    """Tiers the scenario map can show (summary tiers with times in both runs, then the services whose
-    times change) and how much the scenario changes each (`changed_person_minutes`)."""
-    both = [t for t in summary_tiers(baseline) if f"{t}_time_s" in scenario.columns]
+    """Tiers the scenario map can show (summary tiers with times in both runs that some village reaches
+    in either, then the services whose times change) and how much the scenario changes each
+    (`changed_person_minutes`)."""
+    reached = set(summary_tiers(baseline)) | set(summary_tiers(scenario))
+    both = [t for t in SUMMARY_TIERS if t in reached and f"{t}_time_s" in baseline.columns
+            and f"{t}_time_s" in scenario.columns]
     services = [s for s in SERVICES if f"{s}_time_s" in baseline.columns and f"{s}_time_s" in scenario.columns]
     changes = {t: changed_person_minutes(baseline, scenario, t, bands_min) for t in both + services}
     return both + [s for s in services if changes[s] > 0], changes
@@ -296,8 +301,9 @@ def _facility_layers(m: folium.Map, baseline: AnalysisResult, scenario: Analysis
         group = folium.FeatureGroup(name=esc(f"{text('facilities', lang)}: {labels.tier_name(tier, lang)}"),
                                     control=False, show=tier == shown)
         if len(facilities):
+            style = tier_marker_style(tier) if tier in TIERS else {"radius": 6.0}
             for _, row in facilities[_in_tier(facilities, tier)].iterrows():
-                facility_marker(row, _colour(tier), lang, radius=6.0).add_to(group)
+                facility_marker(row, _colour(tier), lang, **style).add_to(group)
         group.add_to(m)
         groups[tier] = group
 
@@ -333,9 +339,10 @@ def _resource_text(value: str, lang: str) -> str:
     return value or DASH
 
 
-def _legend(lang: str, tiers: list[str], shown: str, bands_min: Sequence[float], has_changes: bool) -> str:
+def _legend(lang: str, tiers: list[str], shown: str, bands_min: Sequence[float], changed: set[str]) -> str:
     """Legend: the minutes-saved classes (minutes-saved view) or the time classes (before / after
-    views), never both at once; the facilities of the tier shown; the changed-facility rings."""
+    views), never both at once; the facilities of the tier shown; the rings of the kinds of change
+    in `changed`."""
     unit = text("minutes", lang)
     saved_rows = [(SAVED_CLASSES[0][1], f"≥ 15 {unit}"), (SAVED_CLASSES[1][1], f"5–15 {unit}"),
                   (SAVED_CLASSES[2][1], f"< 5 {unit}"), (NO_CHANGE, text("no_change", lang)),
@@ -351,13 +358,13 @@ def _legend(lang: str, tiers: list[str], shown: str, bands_min: Sequence[float],
              f"{text('scenario', lang)}: {unit}</h4>{rows(time_legend_classes(lang, bands_min))}</div>")
     facility_rows = "".join(
         f"<div class='hr-legend-tier' data-tier='{esc(t)}'{'' if t == shown else ' hidden'}>"
-        f"<i style='background:{_colour(t)};border-color:#fff'></i>"
+        f"<i style='{tier_swatch(t, _colour(t))}'></i>"
         f"{esc(labels.tier_name(t, lang))}</div>" for t in tiers)
     changes = "".join(
         f"<div><i style='background:transparent;border:3px {'dashed' if dash and dash.startswith('4') else 'dotted' if dash else 'solid'} "
         f"{colour}'></i>{text(kind, lang)}</div>"
-        for kind, (colour, dash) in CHANGE_STYLES.items()
-    ) if has_changes else ""
+        for kind, (colour, dash) in CHANGE_STYLES.items() if kind in changed
+    )
     extra = (f"<h4>{text('facilities', lang)}</h4>{facility_rows}"
              + (f"<h4>{text('changed_facilities', lang)}</h4>{changes}" if changes else ""))
     return legend_html(lang, [], heading=text("legend", lang), classes=[], extra=views + extra)
@@ -392,8 +399,8 @@ def scenario_map_html(baseline: AnalysisResult, scenario: AnalysisResult, *, nam
     folium.LayerControl(collapsed=True).add_to(m)
     subtitle = f"{baseline.project_name} · {text('scenario_map', lang)} · {name}"
     m.add_child(HtmlBox(title_html(title, subtitle)))
-    has_changes = len(facility_changes(baseline.facilities, scenario.facilities)) > 0
-    m.add_child(HtmlBox(_legend(lang, tiers, shown, bands_min, has_changes)))
+    changed = set(facility_changes(baseline.facilities, scenario.facilities)["change"])
+    m.add_child(HtmlBox(_legend(lang, tiers, shown, bands_min, changed)))
     table = compare_tables(baseline.villages, scenario.villages, scenario_name=name, bands_min=tuple(bands_min),
                            tiers=tiers, county_name=baseline.project_name)
     markup = (switch_html(tiers, shown, changes, lang) + compare_panel_html(table, tiers, shown, lang)

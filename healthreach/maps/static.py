@@ -51,6 +51,7 @@ MAP_TIERS: tuple[tuple[str, str, float, bool], ...] = (
     ("community", "^", 55, False), ("township", "s", 60, False), ("subcentre", "D", 80, False),
     ("hospital", "P", 130, False), ("ems", "o", 150, True),
 )
+LEGEND_ORDER: tuple[str, ...] = ("hospital", "subcentre", "township", "community", "ems")
 
 
 _CJK_FILES = re.compile(r"(NotoSansCJK|NotoSerifCJK|SourceHanSans|wqy-|msyh|simhei)", re.IGNORECASE)
@@ -289,7 +290,7 @@ def _legend_handles(drawn: dict[str, Any], lang: str, bands_min: Sequence[float]
     handles = [dot(c, label) for c, label in time_class_labels(lang, bands_min)]
     if drawn["unreachable"]:
         handles.append(dot(UNREACHABLE_FILL, labels.text("unreachable", lang)))
-    for tier, marker, _size, hollow in reversed(drawn["tiers"]):
+    for tier, marker, _size, hollow in sorted(drawn["tiers"], key=lambda row: LEGEND_ORDER.index(row[0])):
         colour = TIER_COLOURS[tier]
         handles.append(Line2D([], [], marker=marker, linestyle="", markersize=10,
                               markerfacecolor="none" if hollow else colour,
@@ -301,7 +302,7 @@ def _legend_handles(drawn: dict[str, Any], lang: str, bands_min: Sequence[float]
         handles.append(Line2D([], [], color="#40004b", linewidth=1.6, label=labels.text("county_boundary", lang)))
     if drawn["townships"]:
         handles.append(Line2D([], [], color="#7b3294", linewidth=0.9, linestyle=(0, (6, 4)),
-                              label=labels.text("basemap_boundaries", lang)))
+                              label=labels.text("township_boundary", lang)))
     return handles
 
 

@@ -40,10 +40,11 @@ def curve_svg(curves: list[Curve], lang: str, *, marks: Sequence[float] = (), wi
 
     parts = [f"<svg class='hr-curve' width='{width}' height='{height}' "
              f"viewBox='0 0 {width} {height}' font-size='10'>"]
-    for tick in (0.0, *marks):
+    for tick in sorted({0.0, x_max, *marks}):
         if tick <= x_max:
-            parts.append(f"<line class='hr-band-mark' data-band='{minutes_label(tick)}' x1='{x(tick):.1f}' y1='{top}' "
-                         f"x2='{x(tick):.1f}' y2='{top + plot_h}' stroke='#bbb'/>"
+            mark = f"class='hr-band-mark' data-band='{minutes_label(tick)}'" if tick in marks else "class='hr-tick'"
+            parts.append(f"<line {mark} x1='{x(tick):.1f}' y1='{top}' x2='{x(tick):.1f}' y2='{top + plot_h}' "
+                         f"stroke='{'#bbb' if tick in marks else '#eee'}'/>"
                          f"<text x='{x(tick):.1f}' y='{top + plot_h + 12}' text-anchor='middle'>"
                          f"{minutes_label(tick)}</text>")
     for share in (0.0, 0.25, 0.5, 0.75, 1.0):
