@@ -7,6 +7,7 @@ Figures on the pages are checked against compare.csv, read back from disk.
 """
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -43,7 +44,7 @@ BAND_TEXT = re.compile(r"([≤>]) (\d+(?:\.\d+)?) (?:分钟|min)\b")
 
 def _bands_in_text(page: str) -> tuple[set[float], set[float]]:
     """Minutes written as '≤ N 分钟' and as '> N 分钟' anywhere in a page (legends, panels, tooltips)."""
-    found = BAND_TEXT.findall(page)
+    found = BAND_TEXT.findall(html.unescape(page.replace("\\u003e", ">").replace("\\u0026", "&")))
     return {float(n) for s, n in found if s == "≤"}, {float(n) for s, n in found if s == ">"}
 
 
@@ -94,13 +95,13 @@ def check_bands_everywhere(out: Path, bands: tuple[int, ...]) -> None:
     assert uppers == [b * 60.0 for b in sorted(bands)]
 
 
-def check_scenario_maps(out: Path, open_map, lang: str = "zh") -> None:
+def check_scenario_maps(out: Path, opener) -> None:
     """Each scenario map opens on the tier its scenario changes, shows compare.csv's county figures for
     it, and switches tiers on demand."""
     table = pd.read_csv(out / "compare.csv", encoding="utf-8-sig")
     for path in sorted(out.glob("scenario_*.html")):
         name = path.stem[len("scenario_"):]
-        opened = open_map(path.read_text(encoding="utf-8"), path.name)
+        opened = opener(path.read_text(encoding="utf-8"), path.name)
         page = opened.page
         tier = page.evaluate("window.healthreach.tier")
         assert tier == EXPECTED_TIER[name], name

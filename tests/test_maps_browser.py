@@ -246,3 +246,117 @@ def test_service_overlay_toggles_and_popup_gives_the_service_minutes(open_map) -
         assert shown == ("—" if np.isnan(seconds) else f"{seconds / 60:.1f}"), vid
     _screenshot(page, "coverage_map_services.png")
     assert opened.external == [] and opened.errors == [] and opened.dialogs == []
+
+
+def _all_tiers_result():
+    """The small result with a travel time for every summarised tier (for long tier names)."""
+    import dataclasses
+
+    result = small_result()
+    times = result.villages["township_time_s"]
+    villages = result.villages.assign(subcentre_time_s=times * 1.5, village_time_s=times * 0.3,
+                                      ems_time_s=times * 0.8, community_time_s=times * 2.0)
+    return dataclasses.replace(result, villages=villages)
+
+
+def _rects(page: Page, selector: str) -> list[dict]:
+    return page.evaluate(f"Array.from(document.querySelectorAll({selector!r})).map(e => e.getBoundingClientRect())"
+                         ".filter(r => r.width > 0).map(r => ({l: r.left, r: r.right, t: r.top, b: r.bottom}))")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["l"] < b["r"] and b["l"] < a["r"] and a["t"] < b["b"] and b["t"] < a["b"]
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (1600, 1000), (1920, 1080)])
+def test_boxes_leave_the_study_area_clear_at_first_view(browser: Browser, tmp_path: Path, size) -> None:
+    base, scenario = scenario_pair()
+    for name, html in (("coverage.html", coverage_map_html(_all_tiers_result(), bands_min=BANDS, lang="en")),
+                       ("scenario.html", scenario_map_html(base, scenario, name="s", title="t", bands_min=BANDS))):
+        (tmp_path / name).write_text(html, encoding="utf-8")
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
+        page.goto((tmp_path / name).as_uri())
+        page.wait_for_function("document.querySelectorAll('path.hr-village').length > 0")
+        page.wait_for_timeout(300)
+        boxes = _rects(page, ".hr-box")
+        features = _rects(page, "path.hr-village, path.hr-facility")
+        assert features and boxes
+        covered = [(f, b) for f in features for b in boxes if _overlap(f, b)]
+        assert covered == [], (name, size, covered[:3])
+        # Collapsible: the panel folds away and opens again.
+        panel = page.locator("details.hr-summary")
+        panel.locator("summary").click()
+        panel.locator("summary").click()
+        assert panel.count() == 1
+        page.close()
+
+
+def test_facilities_stay_above_catchments_whatever_the_order(open_map) -> None:
+    opened = open_map(coverage_map_html(small_result(), bands_min=BANDS))
+    page = opened.page
+    catchments = f"服务范围：{labels.tier_name('township', 'zh')}"
+    page.locator(".leaflet-control-layers").hover()
+    box = page.locator("label", has_text=catchments).locator("input")
+    box.uncheck()
+    box.check()  # Leaflet appends a re-added layer's paths last, on top of its own pane
+    page.mouse.move(600, 400)
+    for fid in ("F-THC1", "F-THC2"):
+        marker = page.locator(f"path.hr-facility.hr-f-{fid}").first
+        r = marker.bounding_box()
+        top = page.evaluate("([x, y]) => document.elementFromPoint(x, y).getAttribute('class')",
+                            [r["x"] + r["width"] / 2, r["y"] + r["height"] / 2])
+        assert f"hr-f-{fid}" in top, top
+        assert marker.evaluate("p => p.closest('.leaflet-pane').className").find("hr-facilities") >= 0
+    assert page.locator("path.hr-failing").count() == 0  # the rules layer waits to be turned on
+    assert opened.external == [] and opened.errors == []
+
+
+def test_english_curve_keys_are_whole(open_map) -> None:
+    opened = open_map(coverage_map_html(_all_tiers_result(), bands_min=BANDS, lang="en"))
+    page = opened.page
+    page.evaluate("document.querySelector('details.hr-summary').open = true")
+    keys = page.locator(".hr-curve-key")
+    names = [labels.tier_name(t, "en") for t in ("township", "subcentre", "hospital", "village", "ems", "community")]
+    assert keys.all_inner_texts() == names
+    panel = page.locator("details.hr-summary").bounding_box()
+    for i in range(keys.count()):
+        key = keys.nth(i)
+        assert key.evaluate("k => k.scrollWidth <= k.clientWidth + 1"), key.inner_text()
+        r = key.bounding_box()
+        assert panel["x"] <= r["x"] and r["x"] + r["width"] <= panel["x"] + panel["width"]
+    assert page.locator("tr[data-tier]").count() == len(names)  # a table row per curve
+    assert opened.external == [] and opened.errors == []
+
+
+def test_scenario_tier_switch_and_escaped_names(open_map) -> None:
+    import dataclasses
+
+    evil = "<script>alert(1)</script>\"'`${x}`"
+    base, scenario = scenario_pair()
+    renamed = [v.assign(name=np.where(v["vid"] == "V05", evil, v["name"])) for v in (base.villages, scenario.villages)]
+    base = dataclasses.replace(base, villages=renamed[0], project_name=evil)
+    scenario = dataclasses.replace(scenario, villages=renamed[1], facilities=scenario.facilities.assign(
+        name=np.where(scenario.facilities["fid"] == "F-NEW", evil, scenario.facilities["name"])))
+    opened = open_map(scenario_map_html(base, scenario, name=evil, title=evil, bands_min=BANDS), "evil.html")
+    page = opened.page
+    scripts = page.evaluate("document.scripts.length")
+    assert page.evaluate("window.healthreach.tier") == "township"
+    assert evil in page.locator(".hr-title").inner_text()
+    saved_fill = page.locator("path.hr-v-V05").first.get_attribute("fill")
+    page.locator(".hr-switch input[value='hospital']").check()  # by the UI
+    assert page.evaluate("window.healthreach.tier") == "hospital"
+    assert page.locator(".hr-cmp-tier[data-tier='township']").is_hidden()
+    assert page.locator("path.hr-v-V05").first.get_attribute("fill") != saved_fill  # restyled: no change there
+    page.evaluate("window.healthreach.showTier('township')")  # and by script
+    assert page.locator("path.hr-v-V05").first.get_attribute("fill") == saved_fill
+    page.locator("path.hr-v-V05").first.hover()
+    tip = page.locator(".leaflet-tooltip").last.inner_text()
+    assert evil in tip and SAVED_MINUTES_V05 in tip  # the name as text, set again by the switch
+    text = _popup_after_click(page, "path.hr-v-V05")
+    assert evil in text
+    _popup_after_click(page, "path.hr-f-F-NEW:not(.hr-change-added)")
+    assert evil in page.locator(".leaflet-popup-content").inner_text()
+    assert page.evaluate("document.scripts.length") == scripts
+    _screenshot(page, "scenario_map_switch.png")
+    assert opened.dialogs == [] and opened.errors == [] and opened.external == []

@@ -101,3 +101,84 @@ def test_without_cjk_font_english_labels_and_a_warning(tmp_path: Path, monkeypat
     assert "no CJK font" in caplog.text
     _check_a4(path, 60)
     assert static._drawable("偏关县", False) is None and static._drawable("Pianguan", False) == "Pianguan"
+
+
+def _moved(result, dlon: float, dlat: float):
+    """The result shifted by (dlon, dlat) degrees, to draw it in another projection zone."""
+    from shapely import affinity
+
+    def shift(frame):
+        if frame is None or not len(frame):
+            return frame
+        return frame.set_geometry(frame.geometry.map(lambda g: affinity.translate(g, dlon, dlat)))
+
+    return dataclasses.replace(result, villages=shift(result.villages), facilities=shift(result.facilities),
+                               catchments=shift(result.catchments), roads=shift(result.roads),
+                               boundaries=shift(result.boundaries))
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts]
+
+
+def test_map_footer_names_the_crs_drawn_and_stays_clear_of_the_frame() -> None:
+    china = static.coverage_map_figure(small_result(), BANDS, sources="roads.osm", date=dt.date(2026, 1, 1), dpi=60)
+    footer = next(t for t in china.texts if t.get_gid() == "footer")
+    assert "CGCS2000 / 3-degree Gauss-Kruger CM 111E (EPSG:4546)" in footer.get_text()
+    assert "数据来源: roads.osm" in footer.get_text()
+    # A study area at 27°E, 50°N (outside China): WGS 84 / UTM 35N, named as such.
+    abroad = static.coverage_map_figure(_moved(small_result(), 27.0 - 111.5, 50.0 - 39.4), BANDS, dpi=60)
+    text = next(t for t in abroad.texts if t.get_gid() == "footer").get_text()
+    assert "WGS 84 / UTM zone 35N (EPSG:32635)" in text and "CGCS2000" not in text and "Gauss" not in text
+    assert "数据来源" not in text  # no sources named: no line, not "—"
+    for fig in (china, abroad):
+        renderer = fig.canvas.get_renderer()
+        (ax,) = [a for a in fig.axes]
+        note = next(t for t in fig.texts if t.get_gid() == "footer").get_window_extent(renderer)
+        frame = ax.get_window_extent(renderer)
+        assert note.y1 < frame.y0  # the footer's top line sits below the frame
+        assert fig.bbox.contains(note.x0, note.y0)
+
+
+def test_map_legend_lists_only_what_is_drawn() -> None:
+    fig = static.coverage_map_figure(small_result(), (10, 20, 40, 90), dpi=60)
+    entries = [t.get_text() for t in fig.legends[0].get_texts()]
+    # small_result: a county hospital, two township centres, a village clinic (not drawn), an
+    # ambulance station; one unreachable village; roads; county and township boundaries.
+    assert entries == ["≤ 10 分钟", "≤ 20 分钟", "≤ 40 分钟", "≤ 90 分钟", "> 90 分钟", "不可达",
+                       "县级及以上医院", "乡镇卫生院", "急救站点", "道路", "县界", "乡镇界"]
+    reachable = dataclasses.replace(small_result(), boundaries=None)
+    villages = reachable.villages.assign(township_time_s=reachable.villages["township_time_s"].fillna(100.0))
+    entries = [t.get_text() for t in static.coverage_map_figure(
+        dataclasses.replace(reachable, villages=villages), BANDS, dpi=60).legends[0].get_texts()]
+    assert "不可达" not in entries and "县界" not in entries and "乡镇界" not in entries
+    # In English the labels are longer: the legend stays on the page and off the frame.
+    fig = static.coverage_map_figure(_moved(small_result(), 0, 0), BANDS, lang="en", dpi=60)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.legends[0].get_window_extent(renderer)
+    assert "Emergency (ambulance) station" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+    assert not fig.axes[0].get_window_extent(renderer).overlaps(box)
+
+
+def test_curve_marks_the_run_bands_and_keeps_its_key_on_the_page() -> None:
+    from healthreach.maps.curves import band_marks, curve_minutes
+
+    assert band_marks((40, 10, 20, 90)) == (10.0, 20.0, 40.0, 90.0)
+    assert curve_minutes((15, 30, 45, 60))[-1] == 90 and curve_minutes((10, 20, 40, 90))[-1] == 140
+    assert curve_minutes((30, 60, 90, 120))[-1] == 180
+    base, scenario = scenario_pair()
+    villages = base.villages.assign(community_time_s=base.villages["township_time_s"] * 2)
+    fig = coverage_curve_figure([("Baseline", villages), ("a scenario with a long name", scenario.villages)],
+                                (10, 20, 40, 90), lang="en", dpi=60)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0]
+    assert "Community health station (walking) · Baseline" in [t.get_text() for t in legend.get_texts()]
+    box = legend.get_window_extent(renderer)
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+    (ax,) = fig.axes
+    assert not ax.get_window_extent(renderer).overlaps(box)  # the key covers no curve
+    marks = sorted(float(line.get_gid()[5:]) for line in ax.get_lines() if str(line.get_gid()).startswith("band-"))
+    assert marks == [10.0, 20.0, 40.0, 90.0] and ax.get_xlim() == (0.0, 140.0)

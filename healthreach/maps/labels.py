@@ -18,7 +18,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "village_names": {"zh": "村名", "en": "Village names"},
     "facilities": {"zh": "医疗机构", "en": "Facilities"},
     "catchments": {"zh": "服务范围", "en": "Catchment"},
-    "villages_by_time": {"zh": "村庄：到乡镇卫生院时间", "en": "Villages: time to township health centre"},
     "villages_unreachable": {"zh": "不可达村庄", "en": "Unreachable villages"},
     "villages_failing": {"zh": "未达标村庄", "en": "Villages failing standards"},
     "failing_legend": {"zh": "红圈：村庄未达到至少一项标准（图层“未达标村庄”，默认隐藏；点击村庄查看）",
@@ -40,8 +39,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "p95_minutes": {"zh": "95%人口在此时间内（分钟）", "en": "95th percentile (min)"},
     "within_band": {"zh": "时间圈内人口", "en": "Residents within"},
     "changed": {"zh": "配置变更", "en": "Resources changed"},
-    "show_panel": {"zh": "展开", "en": "show"},
-    "legend_time": {"zh": "到乡镇卫生院行车时间", "en": "Drive time to township health centre"},
     "legend_facilities": {"zh": "医疗机构层级", "en": "Facility tiers"},
     "unreachable": {"zh": "不可达", "en": "Unreachable"},
     "minutes": {"zh": "分钟", "en": "min"},
@@ -58,8 +55,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "tier": {"zh": "层级", "en": "Tier"},
     "nearest": {"zh": "最近机构", "en": "Nearest"},
     "time": {"zh": "时间", "en": "Time"},
-    "distance": {"zh": "距离", "en": "Distance"},
-    "band": {"zh": "时间圈", "en": "Band"},
     "failed_rules": {"zh": "未达标规则", "en": "Rules not met"},
     "value": {"zh": "实际", "en": "value"},
     "target": {"zh": "目标", "en": "target"},
@@ -84,7 +79,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "summary_covered": {"zh": "各时间圈内常住人口（人）及占比", "en": "Residents (persons) within each band, and share"},
     "coverage_curve": {"zh": "覆盖曲线：可达人口占比与出行时间", "en": "Coverage curve: share of residents reached vs minutes"},
     "legend": {"zh": "图例", "en": "Legend"},
-    "villages_legend": {"zh": "村庄（按到乡镇卫生院时间）", "en": "Villages (time to township health centre)"},
     "scale": {"zh": "比例尺", "en": "Scale"},
     "north": {"zh": "北", "en": "N"},
     "data_sources": {"zh": "数据来源", "en": "Data sources"},
@@ -162,11 +156,11 @@ def tier_name(tier: str, lang: str) -> str:
 
 
 def kind_name(kind: object, lang: str) -> str:
-    """Display name of a facility kind: Chinese, with the English name first when lang='en'."""
+    """Display name of a facility kind in `lang` (popups speak one language); the kind itself when unknown."""
     spec = KIND_TABLE.get(str(kind))
     if spec is None:
         return str(kind)
-    return f"{spec.en} ({spec.zh})" if check_lang(lang) == "en" else spec.zh
+    return spec.en if check_lang(lang) == "en" else spec.zh
 
 
 def esc(value: object) -> str:
@@ -220,8 +214,7 @@ def siting_title(problem: str, kind: str, band_min: float | None, lang: str, *, 
     """Title of an optimized scenario: '最大覆盖选址（MCLP）：乡镇卫生院，30分钟时间圈，求解器方案'.
 
     `band_min` is named only for problems that use a band (not p-median, which minimises time)."""
-    name = kind_name(kind, lang) if lang == "zh" else KIND_TABLE[kind].en if kind in KIND_TABLE else kind
-    parts = [name]
+    parts = [kind_name(kind, lang)]
     if band_min is not None and problem != "pmedian":
         parts.append(f"{band_min:g}分钟时间圈" if lang == "zh" else f"{band_min:g} min band")
     if per_county:

@@ -282,7 +282,7 @@ _PAGE_CSS = """<style>
 .hr-search li:hover,.hr-search li.hr-active{background:#e6f0fa}
 .hr-summary{bottom:40px;left:10px;max-width:430px;max-height:60vh;overflow:auto}
 .hr-curve-keys{font-size:11px;columns:2;column-gap:10px;max-width:410px}
-.hr-curve-key{break-inside:avoid;white-space:nowrap}
+.hr-curve-key{break-inside:avoid}
 .hr-curve-key svg{vertical-align:middle;margin-right:4px}
 .hr-switch{top:84px;left:10px;max-width:320px}
 .hr-switch label{display:block;cursor:pointer;white-space:nowrap}

@@ -330,6 +330,15 @@ def coverage_map_figure(result: AnalysisResult, bands_min: Sequence[float], *, l
         bottom = top_of_footer + 0.015
         ax = fig.add_axes((0.03, bottom, 0.70, 0.89 - bottom))
         drawn = _draw_layers(ax, result, crs, has_cjk, bands_min, tier)
+        # The legend sits at the right edge of the page; the frame takes what it leaves (long English
+        # labels make it wider), so neither the page edge nor the frame ever cuts a label.
+        legend = fig.legend(handles=_legend_handles(drawn, lang, bands_min), loc="upper right",
+                            bbox_to_anchor=(0.985, 0.89), fontsize=11, title=labels.text("legend", lang),
+                            title_fontsize=13, frameon=True, borderpad=1.0)
+        legend_left = fig.transFigure.inverted().transform(
+            legend.get_window_extent(fig.canvas.get_renderer()).corners()[0])[0]
+        right = min(0.73, legend_left - 0.02)
+        ax.set_position((0.03, bottom, right - 0.03, 0.89 - bottom))
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_aspect("equal", adjustable="datalim")
@@ -344,12 +353,11 @@ def coverage_map_figure(result: AnalysisResult, bands_min: Sequence[float], *, l
         _north_arrow(ax, lang)
 
         heading = _drawable(title or result.project_name, has_cjk) or ""
-        fig.text(0.38, 0.955, f"{heading}  {labels.text('coverage_map', lang)}".strip(), ha="center",
+        centre = (0.03 + right) / 2
+        fig.text(centre, 0.955, f"{heading}  {labels.text('coverage_map', lang)}".strip(), ha="center",
                  va="center", fontsize=20, fontweight="bold")
-        fig.text(0.38, 0.915, labels.time_heading(tier, lang), ha="center", va="center", fontsize=12,
+        fig.text(centre, 0.915, labels.time_heading(tier, lang), ha="center", va="center", fontsize=12,
                  color="#444444")
-        fig.legend(handles=_legend_handles(drawn, lang, bands_min), loc="upper left", bbox_to_anchor=(0.75, 0.89),
-                   fontsize=11, title=labels.text("legend", lang), title_fontsize=13, frameon=True, borderpad=1.0)
     return fig
 
 
