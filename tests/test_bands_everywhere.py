@@ -1,8 +1,9 @@
 """The run's bands reach every output, and the sample scenario maps open on the tier they change.
 
 Each sample is run once (one test per run, so the parallel workers never run the same sample twice):
-the county with `parameters: {bands_min: [10, 20, 40, 90]}` and its two scenarios, the banner demo
-as shipped (bands 30/60/90/120) and the district's scenarios (analysis only, then their maps).
+the county with `parameters: {bands_min: [10, 20, 40, 90]}` and its two scenarios through the command
+(every output file), the banner as shipped (bands 30/60/90/120) and the district with their
+scenarios through the library (the analysis, then their maps).
 Figures on the pages are checked against compare.csv, read back from disk.
 """
 from __future__ import annotations
@@ -20,9 +21,11 @@ import pyogrio
 import pytest
 
 import healthreach
-from healthreach.commands import compare_project, run_demo
+from healthreach.commands import compare_project
 from healthreach.commands.api import compare
 from healthreach.layers.project import load_project
+from healthreach.maps import labels
+from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.curves import band_marks, curve_minutes
 from healthreach.maps.scenario_map import scenario_map_html
 from healthreach.maps.static import coverage_curve_figure
@@ -52,8 +55,9 @@ def _attr_bands(page: str, css: str) -> set[float]:
     return {float(b) for b in re.findall(rf"class='{css}'[^>]*?data-band='([\d.]+)'", page)}
 
 
-def check_bands_everywhere(out: Path, bands: tuple[int, ...]) -> None:
-    """Every map, panel, curve, table and style in `out` uses exactly `bands` (minutes)."""
+def check_pages(out: Path, bands: tuple[int, ...]) -> None:
+    """Every map of `out` (legends, summary panel, curve, comparison panels, tooltips) uses exactly
+    `bands` (minutes)."""
     expected = {float(b) for b in bands}
     pages = [out / "coverage_map.html", *sorted(out.glob("scenario_*.html"))]
     assert len(pages) >= 2
@@ -67,6 +71,12 @@ def check_bands_everywhere(out: Path, bands: tuple[int, ...]) -> None:
     assert _attr_bands(coverage, "hr-band-key") == expected  # the catchment legend
     for path in pages[1:]:
         assert _attr_bands(path.read_text(encoding="utf-8"), "hr-cmp-band") == expected, path.name
+
+
+def check_bands_everywhere(out: Path, bands: tuple[int, ...]) -> None:
+    """Every map, panel, curve, table and style in `out` uses exactly `bands` (minutes)."""
+    check_pages(out, bands)
+    expected = {float(b) for b in bands}
 
     # The coverage curve: the marks it draws, its x range, and the picture itself.
     assert band_marks(bands) == tuple(float(b) for b in bands)
@@ -117,7 +127,8 @@ def check_scenario_maps(out: Path, opener) -> None:
                 f"{row['pop_gain']:.0f}"
         stats = block.locator("tr.hr-cmp-stat[data-stat='mean_min'] td").all_text_contents()
         first = rows.iloc[0]
-        assert stats[1:3] == [f"{first['mean_min_before']:.1f}", f"{first['mean_min_after']:.1f}"]
+        assert stats[1:3] == ["—" if np.isnan(v) else f"{v:.1f}"  # nobody reached the tier before: no mean
+                              for v in (first["mean_min_before"], first["mean_min_after"])]
         # Every other tier is one click away; the page follows.
         other = next(t for t in page.evaluate("window.healthreach.tiers") if t != tier)
         page.evaluate("t => window.healthreach.showTier(t)", other)
@@ -145,24 +156,36 @@ def test_county_with_bands_10_20_40_90_shows_them_everywhere(tmp_path: Path, ope
     check_scenario_maps(out, open_map)
 
 
-@pytest.mark.browser
-def test_banner_demo_with_its_bands_30_to_120(tmp_path: Path, open_map) -> None:  # noqa: F811
-    out = run_demo(sample="banner", out=tmp_path / "out")
-    check_bands_everywhere(out, BANNER_BANDS)
-    check_scenario_maps(out, open_map)
-
-
-@pytest.mark.browser
-def test_district_scenario_maps_open_on_the_tier_they_change(tmp_path: Path, open_map) -> None:  # noqa: F811
-    folder = SAMPLES / "district"
+def _maps_only(sample: str, out: Path) -> tuple[int, ...]:
+    """The sample's baseline and scenarios analysed (no output folder), their maps and compare.csv
+    written to `out`; returns the run's bands as compare.csv reports them."""
+    folder = SAMPLES / sample
     project = load_project(folder / "project.yml")
-    scenarios = [load_scenario(p) for p in sorted((folder / "scenarios").glob("*.yml"))]
-    baseline, outcomes = compare(project, scenarios)
-    out = tmp_path / "out"
+    baseline, outcomes = compare(project, [load_scenario(p) for p in sorted((folder / "scenarios").glob("*.yml"))])
     out.mkdir()
     bands = tuple(int(b) for b in np.unique(outcomes[0].table["band_min"]))
+    (out / "coverage_map.html").write_text(coverage_map_html(baseline, bands_min=bands), encoding="utf-8")
     for outcome in outcomes:
         html = scenario_map_html(baseline, outcome.result, name=outcome.name, title=outcome.title, bands_min=bands)
         (out / f"scenario_{outcome.name}.html").write_text(html, encoding="utf-8")
     pd.concat([o.table for o in outcomes]).to_csv(out / "compare.csv", index=False, encoding="utf-8-sig")
-    check_scenario_maps(out, open_map)
+    return bands
+
+
+@pytest.mark.browser
+def test_banner_maps_show_its_bands_30_to_120(tmp_path: Path, open_map) -> None:  # noqa: F811
+    bands = _maps_only("banner", tmp_path / "out")
+    assert bands == BANNER_BANDS  # from the sample's project.yml
+    check_pages(tmp_path / "out", bands)
+    check_scenario_maps(tmp_path / "out", open_map)
+
+
+@pytest.mark.browser
+def test_district_scenario_maps_open_on_the_tier_they_change(tmp_path: Path, open_map) -> None:  # noqa: F811
+    _maps_only("district", tmp_path / "out")
+    check_scenario_maps(tmp_path / "out", open_map)
+    # An urban district has no township health centre: its villages are coloured by the walk to a
+    # community station, and the summary lists only tiers someone reaches.
+    page = (tmp_path / "out" / "coverage_map.html").read_text(encoding="utf-8")
+    assert labels.time_heading("community", "zh") in page and labels.time_heading("township", "zh") not in page
+    assert "<tr data-tier='township'>" not in page and "<tr data-tier='community'>" in page
