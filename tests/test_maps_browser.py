@@ -268,11 +268,17 @@ def _overlap(a: dict, b: dict) -> bool:
     return a["l"] < b["r"] and b["l"] < a["r"] and a["t"] < b["b"] and b["t"] < a["b"]
 
 
-@pytest.mark.parametrize("size", [(1200, 800), (1600, 1000), (1920, 1080)])
-def test_boxes_leave_the_study_area_clear_at_first_view(browser: Browser, tmp_path: Path, size) -> None:
+@pytest.fixture(scope="module")
+def boxed_pages() -> dict[str, str]:
+    """An English coverage map with every tier (the widest panel) and a scenario map."""
     base, scenario = scenario_pair()
-    for name, html in (("coverage.html", coverage_map_html(_all_tiers_result(), bands_min=BANDS, lang="en")),
-                       ("scenario.html", scenario_map_html(base, scenario, name="s", title="t", bands_min=BANDS))):
+    return {"coverage.html": coverage_map_html(_all_tiers_result(), bands_min=BANDS, lang="en"),
+            "scenario.html": scenario_map_html(base, scenario, name="s", title="t", bands_min=BANDS)}
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (1600, 1000), (1920, 1080)])
+def test_boxes_leave_the_study_area_clear_at_first_view(browser: Browser, tmp_path: Path, boxed_pages, size) -> None:
+    for name, html in boxed_pages.items():
         (tmp_path / name).write_text(html, encoding="utf-8")
         page = browser.new_page(viewport={"width": size[0], "height": size[1]})
         page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())

@@ -68,14 +68,9 @@ SearchEntry = tuple[str, str, folium.CircleMarker, folium.FeatureGroup]
 
 
 def village_tiers(villages: pd.DataFrame) -> list[str]:
-    """Tiers with a `T_time_s` column, analysis tiers first; services are left to `village_services`."""
+    """Tiers with a `T_time_s` column, analysis tiers first; services are listed apart in popups."""
     present = [c[: -len("_time_s")] for c in villages.columns if c.endswith("_time_s")]
     return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS and t not in SERVICES)
-
-
-def village_services(columns: pd.Index) -> list[str]:
-    """Services with a `<service>_time_s` column among `columns`, in the order of SERVICES."""
-    return [s for s in SERVICES if f"{s}_time_s" in columns]
 
 
 def layer_name(key: str, tier: str, lang: str) -> str:

@@ -1,5 +1,6 @@
 """The scenario map's panels and its tier switch: the comparison summary per tier (the county rows of
-compare.csv), the legend blocks of each view, and the script that shows one tier at a time.
+compare.csv), the switch itself, and the script that shows one tier at a time (and the legend block
+of the village view shown).
 
 Every text is built and escaped in Python; the script only swaps styles, ready-made tooltips and
 the visibility of blocks, so no user text ever passes through JavaScript unescaped.
