@@ -364,5 +364,13 @@ def test_scenario_tier_switch_and_escaped_names(open_map) -> None:
     _popup_after_click(page, "path.hr-f-F-NEW:not(.hr-change-added)")
     assert evil in page.locator(".leaflet-popup-content").inner_text()
     assert page.evaluate("document.scripts.length") == scripts
+    # One legend block at a time: the minutes-saved classes, or the time classes of the view shown.
+    assert page.locator(".hr-legend-view[data-view='saved']").is_visible()
+    assert page.locator(".hr-legend-view[data-view='times']").is_hidden()
+    page.locator(".leaflet-popup-close-button").click()
+    page.locator(".leaflet-control-layers").hover()
+    page.locator(".leaflet-control-layers-base label", has_text=labels.text("baseline", "zh")).locator("input").check()
+    assert page.locator(".hr-legend-view[data-view='times']").is_visible()
+    assert page.locator(".hr-legend-view[data-view='saved']").is_hidden()
     _screenshot(page, "scenario_map_switch.png")
     assert opened.dialogs == [] and opened.errors == [] and opened.external == []

@@ -113,7 +113,7 @@ def coverage_curve_figure(runs: Sequence[tuple[str, pd.DataFrame]], bands_min: S
 
     `runs` are (label, villages) pairs — the baseline first, then scenarios: colour by tier, line
     style by run. A scenario's curve that equals the baseline's for the same tier is left out, so the
-    chart shows what changes. The key sits beside the plot, inside the page."""
+    chart shows what changes. The key sits under the plot, inside the page."""
 
     lang, rc = _setup(lang)
     with matplotlib.rc_context(rc):
@@ -154,7 +154,7 @@ def _curve_figure(runs: Sequence[tuple[str, pd.DataFrame]], bands_min: Sequence[
     shown_title = _drawable(title, has_cjk)
     ax.set_title(f"{shown_title}\n{heading}" if shown_title else heading, fontsize=16)
     if ax.get_legend_handles_labels()[0]:
-        fig.legend(loc="outside right upper", fontsize=10)
+        fig.legend(loc="outside lower center", fontsize=10, ncol=2)
     return fig
 
 
