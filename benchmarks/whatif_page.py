@@ -117,7 +117,7 @@ def main() -> None:
     result = analyze(project, edges, config)
     print(f"analysis: {time.perf_counter() - clock:.1f} s", flush=True)
     clock = time.perf_counter()
-    html = coverage_map_html(result, settings=config.settings)
+    html = coverage_map_html(result, bands_min=config.settings.bands_min, settings=config.settings)
     print(f"map written in {time.perf_counter() - clock:.1f} s", flush=True)
 
     west, south, east, north = edges.total_bounds

@@ -12,6 +12,8 @@ from healthreach.coverage.result import AnalysisResult
 
 MALICIOUS = "<img src=x onerror=alert(1)>"
 NAN = math.nan
+BANDS = (15, 30, 45, 60)
+"""The bands of the hand-built results (their county summary has these columns)."""
 
 # vid, name, population, township, lon, lat, township tier (fid, seconds, metres), note
 VILLAGES = [

@@ -22,11 +22,12 @@ from healthreach.commands.setup import Options, output_options
 from healthreach.layers.project import load_project
 from healthreach.maps.basemaps import for_display
 from healthreach.maps.coverage_map import coverage_map_html
-from healthreach.maps.summary_panel import coverage_curve, curve_tiers
-from healthreach.maps.style import TIME_CLASSES, UNREACHABLE_FILL, time_colour
+from healthreach.maps.curves import coverage_curve, curve_tiers
+from healthreach.maps.style import UNREACHABLE_FILL, time_classes, time_colour
 from healthreach.maps.offline import display_frame, inline_assets, vendor_text
 from healthreach.maps.scenario_map import facility_changes, minutes_saved, scenario_map_html
 from map_fixtures import (
+    BANDS,
     COUNTY_SUMMARY,
     MALICIOUS,
     SAVED_MINUTES_V05,
@@ -51,13 +52,13 @@ def _without_vendor(html: str) -> str:
 def pages() -> dict[str, str]:
     base, scenario = scenario_pair()
     return {
-        "zh": coverage_map_html(small_result()),
-        "en": coverage_map_html(small_result(), lang="en"),
-        "tiles": coverage_map_html(small_result(), basemap="osm"),
-        "amap": coverage_map_html(small_result(), basemap="amap"),
-        "tianditu": coverage_map_html(small_result(), basemap="tianditu", basemap_key="KEY123"),
-        "scenario": scenario_map_html(base, scenario, name="tianfengping", title="天峰坪新建卫生院"),
-        "scenario_en": scenario_map_html(base, scenario, name="tianfengping", title="New THC", lang="en"),
+        "zh": coverage_map_html(small_result(), bands_min=BANDS),
+        "en": coverage_map_html(small_result(), lang="en", bands_min=BANDS),
+        "tiles": coverage_map_html(small_result(), basemap="osm", bands_min=BANDS),
+        "amap": coverage_map_html(small_result(), basemap="amap", bands_min=BANDS),
+        "tianditu": coverage_map_html(small_result(), basemap="tianditu", basemap_key="KEY123", bands_min=BANDS),
+        "scenario": scenario_map_html(base, scenario, name="tianfengping", title="天峰坪新建卫生院", bands_min=BANDS),
+        "scenario_en": scenario_map_html(base, scenario, name="tianfengping", title="New THC", lang="en", bands_min=BANDS),
     }
 
 
@@ -112,10 +113,10 @@ def test_user_text_only_escaped(pages: dict[str, str], key: str) -> None:
 
 
 def test_project_name_and_title_escaped() -> None:
-    page = coverage_map_html(small_result(project_name=MALICIOUS))
+    page = coverage_map_html(small_result(project_name=MALICIOUS), bands_min=BANDS)
     assert MALICIOUS not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     base, scenario = scenario_pair()
-    page = scenario_map_html(base, scenario, name="a", title="<b>t</b>")
+    page = scenario_map_html(base, scenario, name="a", title="<b>t</b>", bands_min=BANDS)
     assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page
 
 
@@ -126,22 +127,32 @@ def _shows(page: str, label: str) -> bool:
 
 def test_languages_switch(pages: dict[str, str]) -> None:
     zh, en = pages["zh"], pages["en"]
-    for key in ("basemap_roads", "villages_by_time", "legend_time"):
-        assert _shows(zh, labels.text(key, "zh")) and not _shows(en, labels.text(key, "zh"))
-        assert _shows(en, labels.text(key, "en")) and not _shows(zh, labels.text(key, "en"))
+    for lang_text in (lambda lang: labels.text("basemap_roads", lang),
+                      lambda lang: labels.time_heading("township", lang),
+                      lambda lang: labels.time_heading("township", lang, key="villages_time_to")):
+        assert _shows(zh, lang_text("zh")) and not _shows(en, lang_text("zh"))
+        assert _shows(en, lang_text("en")) and not _shows(zh, lang_text("en"))
+    assert labels.time_heading("township", "zh") == "到乡镇卫生院行车时间"
+    assert labels.time_heading("community", "zh") == "到社区卫生服务机构步行时间"
+    assert labels.time_heading("community", "en") == "Walking time to community health station"
     assert _shows(pages["scenario_en"], labels.text("minutes_saved", "en"))
     assert _shows(pages["scenario"], labels.text("minutes_saved", "zh"))
     with pytest.raises(UsageError, match="fr"):
-        coverage_map_html(small_result(), lang="fr")
+        coverage_map_html(small_result(), lang="fr", bands_min=BANDS)
 
 
 def test_time_classes() -> None:
-    limits = [limit for limit, _ in TIME_CLASSES]
-    colours = [colour for _, colour in TIME_CLASSES]
-    assert time_colour(limits[0] * 60) == colours[0]
-    assert time_colour(limits[0] * 60 + 1) == colours[1]
-    assert time_colour(3601.0) == colours[-1]
-    assert time_colour(math.nan) == time_colour(None) == UNREACHABLE_FILL
+    classes = time_classes(BANDS)
+    limits = [limit for limit, _ in classes]
+    colours = [colour for _, colour in classes]
+    assert limits == [15, 30, 45, 60, math.inf] and len(set(colours)) == 5
+    assert time_colour(limits[0] * 60, BANDS) == colours[0]
+    assert time_colour(limits[0] * 60 + 1, BANDS) == colours[1]
+    assert time_colour(3601.0, BANDS) == colours[-1]
+    assert time_colour(math.nan, BANDS) == time_colour(None, BANDS) == UNREACHABLE_FILL
+    # Other bands, other classes: 40 min is in the third of 10/20/40/90 and the first of 60/120.
+    assert time_colour(2400.0, (10, 20, 40, 90)) == time_classes((10, 20, 40, 90))[2][1]
+    assert time_colour(2400.0, (120, 60)) == time_classes((60, 120))[0][1]
 
 
 def test_minutes_saved_matches_hand_figures() -> None:
@@ -175,9 +186,10 @@ def test_facility_changes() -> None:
 
 def test_missing_township_time_is_input_error() -> None:
     result = small_result()
-    broken = result.__class__(**{**result.__dict__, "villages": result.villages.drop(columns="township_time_s")})
+    times = [c for c in result.villages.columns if c.endswith("_time_s")]
+    broken = result.__class__(**{**result.__dict__, "villages": result.villages.drop(columns=times)})
     with pytest.raises(InputError, match="township_time_s"):
-        coverage_map_html(broken)
+        coverage_map_html(broken, bands_min=BANDS)
 
 
 def test_display_frame_simplifies_within_tolerance() -> None:
@@ -198,7 +210,7 @@ def test_display_frame_simplifies_within_tolerance() -> None:
 def test_county_sized_map_is_small_and_inputs_untouched() -> None:
     result = county_sized_result()
     copies = {name: getattr(result, name).copy(deep=True) for name in ("villages", "roads", "catchments")}
-    page = coverage_map_html(result)
+    page = coverage_map_html(result, bands_min=BANDS)
     assert len(page.encode("utf-8")) < 5_000_000
     for name, before in copies.items():
         after = getattr(result, name)
@@ -211,9 +223,9 @@ def test_tianditu_needs_a_key_and_basemap_names_are_checked(monkeypatch: pytest.
                                                             tmp_path) -> None:
     monkeypatch.delenv("TIANDITU_KEY", raising=False)
     with pytest.raises(UsageError, match="TIANDITU_KEY"):
-        coverage_map_html(small_result(), basemap="tianditu")
+        coverage_map_html(small_result(), basemap="tianditu", bands_min=BANDS)
     with pytest.raises(UsageError, match="--basemap bing"):
-        coverage_map_html(small_result(), basemap="bing")
+        coverage_map_html(small_result(), basemap="bing", bands_min=BANDS)
     # The key: the project file's basemap_key, else the environment; decided once by the commands.
     project = dataclasses.replace(load_project(sample_dir("county") / "project.yml"), basemap_key="FROMFILE")
     tianditu = Options(basemap="tianditu")
@@ -265,24 +277,26 @@ def test_coverage_curve_hand_figures() -> None:
     shares = coverage_curve(villages, "township", np.array([0.0, 10.0, 24.9, 25.0, 40.0, 66.0, 67.0, 90.0]))
     expected = np.array([0, 1234, 1234, 2090, 2411, 2411, 4421, 4421]) / 4571
     np.testing.assert_allclose(shares, expected)
-    assert np.isnan(coverage_curve(villages.assign(population=0), "township")).all()
+    assert np.isnan(coverage_curve(villages.assign(population=0), "township", np.arange(3.0))).all()
     assert curve_tiers(villages) == ["hospital", "township"]
 
 
 def test_catchment_tiers_get_their_own_layers() -> None:
     result = small_result()
     extra = result.catchments.iloc[:2].assign(tier=["ems", "community"], band_min=[15, 15])
-    page = coverage_map_html(dataclasses.replace(result, catchments=pd.concat([result.catchments, extra])))
+    page = coverage_map_html(dataclasses.replace(result, catchments=pd.concat([result.catchments, extra])),
+                             bands_min=BANDS)
     assert _shows(page, labels.text("ems_radius", "zh")) and _shows(page, labels.text("walk_15min", "zh"))
-    assert not _shows(coverage_map_html(result), labels.text("ems_radius", "zh"))
+    assert not _shows(coverage_map_html(result, bands_min=BANDS), labels.text("ems_radius", "zh"))
 
 
 def test_facility_popup_lists_failed_facility_rules() -> None:
     result = small_result()
     rule = pd.DataFrame([{"rule_id": "THC-BEDS", "scope": "facility", "scope_id": "F-THC2", "scope_name": "x",
                           "value": 15, "target": 20, "unit": "beds", "passed": False, "source": "s", "note": ""}])
-    page = coverage_map_html(dataclasses.replace(result, standards=pd.concat([result.standards, rule])))
-    assert page.count("THC-BEDS") >= 1 and "THC-BEDS" not in coverage_map_html(result)
+    page = coverage_map_html(dataclasses.replace(result, standards=pd.concat([result.standards, rule])),
+                             bands_min=BANDS)
+    assert page.count("THC-BEDS") >= 1 and "THC-BEDS" not in coverage_map_html(result, bands_min=BANDS)
 
 
 # Services on the small result, worked out by hand. F-HOSP offers chest pain, stroke and the regional
@@ -331,7 +345,7 @@ def _overlays(page: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_service_overlays_hidden_escaped_and_only_for_services_present(lang: str) -> None:
-    page = coverage_map_html(service_result(), lang=lang)
+    page = coverage_map_html(service_result(), lang=lang, bands_min=BANDS)
     overlays = _overlays(page)
     sep = "：" if lang == "zh" else ": "
     offered = {"chest_pain": 1, "stroke": 1, "regional_centre": 1, "tcm_hall": 1}
@@ -344,28 +358,34 @@ def test_service_overlays_hidden_escaped_and_only_for_services_present(lang: str
     assert sum(n.startswith(labels.text("service", lang) + sep) for n in overlays) == len(offered)
     assert "hr-service-trauma" not in page  # no facility offers it
     assert MALICIOUS not in page and "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in page
-    assert coverage_map_html(small_result(), lang=lang).count("hr-service-") == 0
+    assert coverage_map_html(small_result(), lang=lang, bands_min=BANDS).count("hr-service-") == 0
 
 
 def test_village_popup_lists_services_present_in_order() -> None:
-    from healthreach.maps.coverage_map import village_popup, village_tiers
+    from healthreach.maps.coverage_map import village_tiers
+    from healthreach.maps.popups import facility_names, village_popup
 
-    villages = service_result().villages.set_index("vid", drop=False)
+    result = service_result()
+    villages = result.villages.set_index("vid", drop=False)
+    names = facility_names(result.facilities)
     tiers = village_tiers(villages)
     assert tiers == ["hospital", "township"]
-    popup = village_popup(villages.loc["V02"], tiers, "zh")
-    found = re.findall(r"data-service='(\w+)'><td>([^<]+)</td><td>([^<]+)</td><td class='hr-min'>([^<]+)</td>", popup)
-    assert found == [("chest_pain", "胸痛中心", "F-HOSP", "33.0"), ("stroke", "卒中中心", "F-HOSP", "33.0"),
-                     ("tcm_hall", "中医馆", "F-THC2", "25.0"), ("regional_centre", "市级区域医疗中心", "F-HOSP", "33.0")]
-    unreachable = village_popup(villages.loc["V04"], tiers, "en")
-    assert re.findall(r"data-service='stroke'><td>Stroke centre</td><td>(.)</td><td class='hr-min'>(.)</td>",
-                      unreachable) == [("—", "—")]
-    assert "hr-svc" not in village_popup(small_result().villages.iloc[0], tiers, "zh")
+    popup = village_popup(villages.loc["V02"], tiers, "zh", names)
+    found = re.findall(r"data-service='(\w+)'><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>"
+                       r"<td class='hr-min'>([^<]+)</td>", popup)
+    hospital = labels.esc(MALICIOUS)  # F-HOSP's name in this result, escaped
+    assert found == [("chest_pain", "胸痛中心", hospital, "救护车", "33.0"), ("stroke", "卒中中心", hospital, "救护车", "33.0"),
+                     ("tcm_hall", "中医馆", "水泉乡卫生院", "行车", "25.0"),
+                     ("regional_centre", "市级区域医疗中心", hospital, "行车", "33.0")]
+    unreachable = village_popup(villages.loc["V04"], tiers, "en", names)
+    assert re.findall(r"data-service='stroke'><td>Stroke centre</td><td>(.)</td><td>Ambulance</td>"
+                      r"<td class='hr-min'>(.)</td>", unreachable) == [("—", "—")]
+    assert "hr-svc" not in village_popup(small_result().villages.iloc[0], tiers, "zh", names)
 
 
 def test_golden_hour_line_from_the_county_services_table() -> None:
     result = service_result()
-    page = coverage_map_html(result)
+    page = coverage_map_html(result, bands_min=BANDS)
     shown = dict(re.findall(r"class='hr-golden' data-service='(\w+)' data-share='([\d.]+)'", page))
     assert shown == {"chest_pain": f"{GOLDEN_SHARE:.4f}", "stroke": f"{GOLDEN_SHARE:.4f}"}
     # Independent check from the village table: persons within 60 minutes of a stroke centre.
@@ -374,5 +394,5 @@ def test_golden_hour_line_from_the_county_services_table() -> None:
     assert float(shown["stroke"]) == pytest.approx(villages["population"][within].sum() / villages["population"].sum(),
                                                    abs=5e-5)
     assert f"卒中中心 {GOLDEN_SHARE:.1%}" in page and "救护车60分钟内" in page
-    assert "救护车90分钟内" in coverage_map_html(service_result(golden_min=90))
-    assert "hr-golden" not in coverage_map_html(small_result())
+    assert "救护车90分钟内" in coverage_map_html(service_result(golden_min=90), bands_min=BANDS)
+    assert "hr-golden" not in coverage_map_html(small_result(), bands_min=BANDS)

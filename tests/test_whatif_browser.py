@@ -149,7 +149,7 @@ def _screenshot(page: Page, name: str) -> None:
 @pytest.mark.parametrize("sample", ["county", "district", "banner"])
 def test_placed_sites_equal_compare_on_their_scenario(sample: str, open_map, tmp_path: Path) -> None:
     prepared, result = analysed(sample)
-    opened = open_map(coverage_map_html(result, settings=prepared.config.settings))
+    opened = open_map(coverage_map_html(result, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings))
     page = opened.page
     open_panel(page)
     (ui_kind, ui_tier), *api_sites = SITES[sample]
@@ -233,7 +233,7 @@ def test_placed_sites_equal_compare_on_their_scenario(sample: str, open_map, tmp
 
 def test_county_answers_a_placement_within_100_ms(open_map) -> None:
     prepared, result = analysed("county")
-    page = open_map(coverage_map_html(result, settings=prepared.config.settings)).page
+    page = open_map(coverage_map_html(result, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings)).page
     spots = [dict(zip(("lon", "lat"), slowest_village(result, tier)), kind=kind) for kind, tier in SITES["county"]]
     # Each placement timed three times (placed, removed, placed again): the fastest is the page's own
     # time, the others include whatever else the test machine was doing.
@@ -254,7 +254,7 @@ def test_user_text_in_the_panel_stays_text(open_map, tmp_path: Path) -> None:
     slowest = times.sort_values(ascending=False).index[: len(HOSTILE)]
     villages.loc[slowest, "name"] = HOSTILE
     hostile = dataclasses.replace(result, villages=villages, project_name=HOSTILE[2])
-    opened = open_map(coverage_map_html(hostile, settings=prepared.config.settings))
+    opened = open_map(coverage_map_html(hostile, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings))
     page = opened.page
     open_panel(page)
     lon, lat = slowest_village(result, "township")
@@ -281,7 +281,7 @@ def test_amap_page_places_sites_in_wgs84(open_map) -> None:
     """Over Amap tiles the page draws in GCJ-02: a click is turned back into WGS84 before it is routed
     and written to the scenario, and API coordinates (WGS84) are drawn shifted."""
     prepared, result = analysed("district")
-    page = open_map(coverage_map_html(result, settings=prepared.config.settings, basemap="amap")).page
+    page = open_map(coverage_map_html(result, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings, basemap="amap")).page
     open_panel(page)
     lon, lat = slowest_village(result, "community")
     glon, glat = wgs84_to_gcj02(lon, lat)
@@ -301,7 +301,7 @@ def test_amap_page_places_sites_in_wgs84(open_map) -> None:
 
 def test_roads_drawn_from_the_packed_network(open_map) -> None:
     prepared, result = analysed("county")
-    opened = open_map(coverage_map_html(result, settings=prepared.config.settings))
+    opened = open_map(coverage_map_html(result, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings))
     page = opened.page
     names = [s.strip() for s in page.locator(".leaflet-control-layers label span span").all_text_contents()]
     assert names.count(labels.text("basemap_roads", "zh")) == 1
@@ -329,7 +329,7 @@ def test_two_sites_on_the_county_map(open_map) -> None:
     """Two new township health centres at the two slowest villages: the picture for a human to look at,
     and the figures of two sites together (each village takes the nearer)."""
     prepared, result = analysed("county")
-    opened = open_map(coverage_map_html(result, settings=prepared.config.settings))
+    opened = open_map(coverage_map_html(result, bands_min=prepared.config.settings.bands_min, settings=prepared.config.settings))
     page = opened.page
     open_panel(page)
     answers = [page.evaluate("(s) => window.healthreach.tryFacility(s)",

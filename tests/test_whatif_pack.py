@@ -152,15 +152,15 @@ def test_large_network_gets_a_note_instead_of_the_tool(district, monkeypatch) ->
 
     result = analyze(district.project, district.edges, district.config)
     monkeypatch.setattr(whatif, "MAX_JUNCTIONS", 100)
-    html = coverage_map_html(result, settings=district.config.settings)
+    html = coverage_map_html(result, bands_min=district.config.settings.bands_min, settings=district.config.settings)
     assert "healthreachWhatIf(" not in html and "超过在图上试算的上限（100）" in html
     # The road basemap is then drawn as before, from the result's road lines.
     assert html.count('"type": "LineString"') + html.count('"type":"LineString"') > 100
     monkeypatch.undo()
-    with_tool = coverage_map_html(result, settings=district.config.settings)
+    with_tool = coverage_map_html(result, bands_min=district.config.settings.bands_min, settings=district.config.settings)
     assert "healthreachWhatIf(" in with_tool
     # Without the run's settings there is no tool (and no note).
-    assert "hr-whatif" not in coverage_map_html(result)
+    assert "hr-whatif" not in coverage_map_html(result, bands_min=district.config.settings.bands_min)
 
 
 def test_settings_reach_the_page(district) -> None:

@@ -9,6 +9,7 @@ from healthreach._errors import UsageError
 from healthreach.commands.run import check_out, compare_project
 from healthreach.commands.setup import Options, default_out, prepare
 from healthreach.maps.exports import write_csv
+from healthreach.maps.labels import siting_title
 from healthreach.maps.outputs import write_text
 from healthreach.scenarios import siting
 from healthreach.scenarios.site import SitingJob, site
@@ -44,9 +45,8 @@ def optimize_project(project_path: str | Path, *, problem: str, kind: str, k: in
     changes, table = site(project, prepared.edges, prepared.config, job, per_county=per_county,
                           parts_dir=out / "parts" / "optimize", progress=say)
     suffix = "-per-county" if per_county else ""
-    title = f"{problem.upper()} {target}" + (f" ({band_min:g} min band)" if problem != "pmedian" else "")
-    document = {"name": f"optimized-{problem}-{target}{suffix}".replace("_", "-"),
-                "title": f"{title}{', per county' if per_county else ''}: solver choice",
+    title = siting_title(problem, target, band_min, prepared.config.output.lang, per_county=per_county)
+    document = {"name": f"optimized-{problem}-{target}{suffix}".replace("_", "-"), "title": title,
                 "base": os.path.relpath(project.path.resolve(), out.resolve()), "changes": changes}
     out.mkdir(parents=True, exist_ok=True)
     write_text(siting.scenario_yaml(document), out / "optimized.yml")

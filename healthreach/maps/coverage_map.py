@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import folium
@@ -22,18 +23,26 @@ from healthreach.tiers import SERVICES, TIERS, tier_members
 from healthreach.maps import labels
 from healthreach.maps.basemaps import add_basemap, add_tile_layer, for_display
 from healthreach.maps.labels import esc, text
+from healthreach.maps.curves import shown_tier
 from healthreach.maps.style import (
-    DASH,
     SERVICE_COLOURS,
     TIER_COLOURS,
     UNREACHABLE_FILL,
-    band_colour,
+    band_colours,
     count_text,
     is_missing,
-    km_text,
+    minutes_label,
     minutes_text,
     time_class_labels,
     time_colour,
+)
+from healthreach.maps.popups import (
+    facility_names,
+    facility_popup,
+    failing_html,
+    failing_rules,
+    or_dash,
+    village_popup,
 )
 from healthreach.maps.summary_panel import summary_panel_html
 from healthreach.maps.whatif import add_whatif, without_roads
@@ -46,6 +55,7 @@ from healthreach.maps.offline import (
     display_frame,
     dom_class,
     feature_collection,
+    in_pane,
     new_map,
     render_html,
     require_columns,
@@ -60,14 +70,9 @@ SearchEntry = tuple[str, str, folium.CircleMarker, folium.FeatureGroup]
 
 
 def village_tiers(villages: pd.DataFrame) -> list[str]:
-    """Tiers with a `T_time_s` column, analysis tiers first; services are left to `village_services`."""
+    """Tiers with a `T_time_s` column, analysis tiers first; services are listed apart in popups."""
     present = [c[: -len("_time_s")] for c in villages.columns if c.endswith("_time_s")]
     return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS and t not in SERVICES)
-
-
-def village_services(columns: pd.Index) -> list[str]:
-    """Services with a `<service>_time_s` column among `columns`, in the order of SERVICES."""
-    return [s for s in SERVICES if f"{s}_time_s" in columns]
 
 
 def layer_name(key: str, tier: str, lang: str) -> str:
@@ -76,61 +81,10 @@ def layer_name(key: str, tier: str, lang: str) -> str:
     return esc(f"{text(key, lang)}{sep}{labels.tier_name(tier, lang)}")
 
 
-def _row_table(rows: list[tuple[str, str]]) -> str:
-    return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
-
-
-def village_popup(row: pd.Series, tiers: list[str], lang: str, *, extra: str = "") -> str:
-    """Popup HTML for one village: name, population, township, access per tier and per service present
-    (nearest facility, minutes, km; '—' where unreachable), note."""
-    rows = [
-        (text("population", lang), esc(count_text(row.get("population")))),
-        (text("township", lang), esc(_or_dash(row.get("township")))),
-    ]
-    access = "".join(
-        f"<tr><td>{esc(labels.tier_name(t, lang))}</td><td>{esc(_or_dash(row.get(f'{t}_fid')))}</td>"
-        f"<td>{minutes_text(row.get(f'{t}_time_s'))}</td><td>{km_text(row.get(f'{t}_dist_m'))}</td></tr>"
-        for t in tiers
-    )
-    columns = f"<th>{text('nearest', lang)}</th><th>{text('minutes', lang)}</th><th>{text('km', lang)}</th></tr>"
-    head = f"<tr><th>{text('tier', lang)}</th>{columns}"
-    services = village_services(row.index)
-    service_rows = "".join(
-        f"<tr class='hr-svc' data-service='{s}'><td>{esc(labels.tier_name(s, lang))}</td>"
-        f"<td>{esc(_or_dash(row.get(f'{s}_fid')))}</td><td class='hr-min'>{minutes_text(row.get(f'{s}_time_s'))}</td>"
-        f"<td>{km_text(row.get(f'{s}_dist_m'))}</td></tr>"
-        for s in services
-    )
-    service_table = (f"<table class='hr-services'><tr><th>{text('service', lang)}</th>{columns}{service_rows}</table>"
-                     if services else "")
-    note = row.get("note")
-    note_html = "" if is_missing(note) or not str(note) else f"<p>{text('note', lang)}: {esc(note)}</p>"
-    return (f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('vid', ''))}</small>"
-            f"{_row_table(rows)}<table>{head}{access}</table>{service_table}{note_html}{extra}")
-
-
-def _or_dash(value: object) -> object:
-    return DASH if is_missing(value) or value == "" else value
-
-
 def village_radius(population: object) -> float:
     """Marker radius (pixels) growing with the square root of population (persons)."""
     pop = 0.0 if is_missing(population) else max(float(population), 0.0)  # type: ignore[arg-type]
     return float(min(4.0 + math.sqrt(pop) / 8.0, 12.0))
-
-
-def facility_popup(row: pd.Series, lang: str, *, extra: str = "") -> str:
-    """Popup HTML for one facility: name, kind, beds, doctors, nurses, ambulances, township, services
-    offered, then `extra` HTML."""
-    rows = [(text("kind", lang), esc(labels.kind_name(row.get("kind"), lang)))]
-    rows += [(text(col, lang), esc(count_text(row.get(col)))) for col in ("beds", "doctors", "nurses", "ambulances")]
-    if not is_missing(row.get("township")):
-        rows.append((text("township", lang), esc(row.get("township"))))
-    cell = row.get("services")
-    offered = [] if is_missing(cell) else [s for s in SERVICES if s in str(cell).split(";")]
-    if offered:
-        rows.append((text("services", lang), esc("、".join(labels.tier_name(s, lang) for s in offered))))
-    return f"<b>{esc(row.get('name', ''))}</b> <small>{esc(row.get('fid', ''))}</small>{_row_table(rows)}{extra}"
 
 
 def facility_marker(row: pd.Series, colour: str, lang: str, *, radius: float = 6.0, popup_prefix: str = "",
@@ -141,10 +95,10 @@ def facility_marker(row: pd.Series, colour: str, lang: str, *, radius: float = 6
     `extra_class` adds CSS classes.
     """
     point = row.geometry.representative_point()
-    options = {"color": "#ffffff", "weight": 1.5, "fill_color": colour, "fill_opacity": 0.95, **style}
+    options = {"color": "#ffffff", "weight": 2.0, "fill_color": colour, "fill_opacity": 1.0, **style}
     options = {k: v for k, v in options.items() if v is not None}
     css = f"hr-facility {dom_class('hr-f', row.get('fid'))} {extra_class}".strip()
-    marker = folium.CircleMarker([point.y, point.x], radius=radius, className=css, **options)
+    marker = in_pane(folium.CircleMarker([point.y, point.x], radius=radius, className=css, **options), "hr-facilities")
     marker.add_child(HtmlPopup(popup_prefix + facility_popup(row, lang, extra=popup_suffix)))
     marker.add_child(HtmlTooltip(f"{esc(row.get('name', ''))} · {esc(labels.kind_name(row.get('kind'), lang))}"))
     return marker
@@ -171,19 +125,24 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str, *,
         present.append(tier)
         group = folium.FeatureGroup(name=layer_name("facilities", tier, lang),
                                     show=tier != "village")
-        radius = {"hospital": 9.0, "subcentre": 8.0, "township": 7.0}.get(tier, 5.0)
-        # Ambulance bases are often also health centres: a ring keeps the centre's own colour visible.
-        style = {"radius": 11.0, "color": TIER_COLOURS[tier], "weight": 2.5, "fill": False,
-                 "fill_color": None} if tier == "ems" else {"radius": radius}
+        style = tier_marker_style(tier)
         for _, row in frame[inside].iterrows():
             fails = failing.get(str(row["fid"]), [])
             marker = facility_marker(row, TIER_COLOURS[tier], lang,
-                                     popup_suffix=_failing_html(fails, lang) if fails else "", **style)
+                                     popup_suffix=failing_html(fails, lang) if fails else "", **style)
             marker.add_to(group)
             entries.setdefault(str(row["fid"]), (esc(row["name"]), esc(labels.kind_name(row["kind"], lang)),
                                                  marker, group))
         group.add_to(m)
     return present, list(entries.values())
+
+
+def tier_marker_style(tier: str) -> dict[str, Any]:
+    """Marker options of a tier's facilities: dots sized by level; ambulance bases, often also health
+    centres, as a ring that keeps the centre's own colour visible."""
+    if tier == "ems":
+        return {"radius": 11.0, "color": TIER_COLOURS[tier], "weight": 2.5, "fill": False, "fill_color": None}
+    return {"radius": {"hospital": 9.0, "subcentre": 8.0, "township": 7.0}.get(tier, 5.0)}
 
 
 def add_service_layers(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> list[str]:
@@ -205,12 +164,14 @@ def add_service_layers(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -
     return present
 
 
-def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str) -> None:
-    """One layer per tier with catchments; larger bands first so smaller ones lie on top."""
+def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str, bands_min: Sequence[float]) -> None:
+    """One layer per tier with catchments, coloured by band among `bands_min` (minutes); larger bands
+    first so smaller ones lie on top."""
     if not len(catchments):
         return
     require_columns(catchments, ["fid", "tier", "band_min"], "catchments")
     frame = display_frame(catchments, "catchments")
+    colours = band_colours(bands_min)
     order = [t for t in TIERS if t in set(frame["tier"])] + sorted(set(frame["tier"]) - set(TIERS))
     for tier in order:
         part = frame[frame["tier"] == tier].sort_values("band_min", ascending=False, kind="stable")
@@ -219,45 +180,25 @@ def add_catchments(m: folium.Map, catchments: gpd.GeoDataFrame, lang: str) -> No
         group = folium.FeatureGroup(name=name, show=tier == "township")
         for _, row in part.iterrows():
             band = float(row["band_min"])
-            colour = band_colour(band)
+            colour = next((c for b, c in colours.items() if band <= b + 1e-9), list(colours.values())[-1])
             style = {"color": colour, "weight": 0.6, "fillColor": colour, "fillOpacity": 0.22}
             layer = folium.GeoJson(feature_collection(gpd.GeoSeries([row.geometry])),
                                    style_function=lambda _f, s=style: s, control=False)
-            tip = (f"{esc(row.get('name', row['fid']))} · {band:.0f} {text('minutes', lang)}"
+            tip = (f"{esc(row.get('name', row['fid']))} · ≤ {minutes_label(band)} {text('minutes', lang)}"
                    f" · {text('population', lang)} {esc(count_text(row.get('population')))}")
             layer.add_child(HtmlTooltip(tip))
             layer.add_to(group)
         group.add_to(m)
 
 
-def failing_rules(standards: pd.DataFrame | None, *, scope: str = "village") -> dict[str, list[pd.Series]]:
-    """Standards rows of `scope` ('village' or 'facility') with passed == False, by scope id."""
-    if standards is None or not len(standards) or "scope" not in standards.columns:
-        return {}
-    require_columns(standards, ["rule_id", "scope_id", "passed"], "standards")
-    failed = standards[(standards["scope"] == scope) & standards["passed"].eq(False)]
-    out: dict[str, list[pd.Series]] = {}
-    for _, row in failed.iterrows():
-        out.setdefault(str(row["scope_id"]), []).append(row)
-    return out
-
-
-def _failing_html(rows: list[pd.Series], lang: str) -> str:
-    items = "".join(
-        f"<li>{esc(r['rule_id'])}: {text('value', lang)} {esc(_or_dash(r.get('value')))}"
-        f" / {text('target', lang)} {esc(_or_dash(r.get('target')))} {esc(_or_dash(r.get('unit', '')))}</li>"
-        for r in rows
-    )
-    return f"<p><b>{text('failed_rules', lang)}</b></p><ul>{items}</ul>"
-
-
 def village_marker(row: pd.Series, fill: str, popup: str, tooltip: str, *, dashed: bool = False) -> folium.CircleMarker:
     """A village dot sized by population, with the given fill, popup and tooltip HTML."""
     point = row.geometry.representative_point()
     outline = {"color": "#000000", "weight": 1.6, "dash_array": "2 2"} if dashed else {"color": "#333333", "weight": 0.8}
-    marker = folium.CircleMarker([point.y, point.x], radius=village_radius(row.get("population")),
-                                 fill_color=fill, fill_opacity=0.9,
-                                 className=f"hr-village {dom_class('hr-v', row.get('vid'))}", **outline)
+    marker = in_pane(folium.CircleMarker([point.y, point.x], radius=village_radius(row.get("population")),
+                                         fill_color=fill, fill_opacity=0.9,
+                                         className=f"hr-village {dom_class('hr-v', row.get('vid'))}", **outline),
+                     "hr-villages")
     marker.add_child(HtmlPopup(popup))
     marker.add_child(HtmlTooltip(tooltip))
     return marker
@@ -266,42 +207,49 @@ def village_marker(row: pd.Series, fill: str, popup: str, tooltip: str, *, dashe
 def ring_marker(row: pd.Series, colour: str, popup: str, css: str) -> folium.CircleMarker:
     """A hollow ring around a village, highlighting it (unreachable, failing a standard)."""
     point = row.geometry.representative_point()
-    marker = folium.CircleMarker([point.y, point.x], radius=village_radius(row.get("population")) + 5,
-                                 color=colour, weight=2.5, fill=False,
-                                 className=f"{css} {dom_class('hr-v', row.get('vid'))}")
+    marker = in_pane(folium.CircleMarker([point.y, point.x], radius=village_radius(row.get("population")) + 5,
+                                         color=colour, weight=2.5, fill=False,
+                                         className=f"{css} {dom_class('hr-v', row.get('vid'))}"), "hr-villages")
     marker.add_child(HtmlPopup(popup))
     return marker
 
 
-def add_villages(m: folium.Map, result: AnalysisResult, lang: str) -> list[SearchEntry]:
-    """Villages by time to the township tier, plus highlight rings for unreachable and failing ones.
+FAILING_RING = "#b2182b"
+
+
+def add_villages(m: folium.Map, result: AnalysisResult, lang: str, bands_min: Sequence[float], tier: str
+                 ) -> list[SearchEntry]:
+    """Villages by time to `tier` in the classes of `bands_min`, plus highlight rings for unreachable
+    villages and for those falling short of a village-scope standard (both layers hidden at first).
 
     Returns one search entry per village (its dot on the travel-time layer).
     """
     villages = result.villages
     if not len(villages):
         return []
-    require_columns(villages, ["vid", "name", "population", "township_time_s"], "villages")
+    column = f"{tier}_time_s"
+    require_columns(villages, ["vid", "name", "population", column], "villages")
     frame = display_frame(villages, "villages")
     tiers = village_tiers(frame)
+    names = facility_names(result.facilities)
     failing = failing_rules(result.standards)
-    by_time = folium.FeatureGroup(name=text("villages_by_time", lang), show=True)
+    by_time = folium.FeatureGroup(name=esc(labels.time_heading(tier, lang, key="villages_time_to")), show=True)
     unreachable = folium.FeatureGroup(name=text("villages_unreachable", lang), show=False)
-    failing_group = folium.FeatureGroup(name=text("villages_failing", lang), show=True)
+    failing_group = folium.FeatureGroup(name=text("villages_failing", lang), show=False)
     unit = text("minutes", lang)
     entries: list[SearchEntry] = []
     for _, row in frame.iterrows():
-        seconds = row["township_time_s"]
+        seconds = row[column]
         fails = failing.get(str(row["vid"]), [])
-        popup = village_popup(row, tiers, lang, extra=_failing_html(fails, lang) if fails else "")
+        popup = village_popup(row, tiers, lang, names, extra=failing_html(fails, lang) if fails else "")
         tooltip = f"{esc(row['name'])} · {minutes_text(seconds)} {unit}"
-        marker = village_marker(row, time_colour(seconds), popup, tooltip, dashed=is_missing(seconds))
+        marker = village_marker(row, time_colour(seconds, bands_min), popup, tooltip, dashed=is_missing(seconds))
         marker.add_to(by_time)
-        entries.append((esc(row["name"]), esc(_or_dash(row.get("township"))), marker, by_time))
+        entries.append((esc(row["name"]), esc(or_dash(row.get("township"))), marker, by_time))
         if is_missing(seconds):
             ring_marker(row, "#000000", popup, "hr-unreachable").add_to(unreachable)
         if fails:
-            ring_marker(row, "#b2182b", popup, "hr-failing").add_to(failing_group)
+            ring_marker(row, FAILING_RING, popup, "hr-failing").add_to(failing_group)
     by_time.add_to(m)
     unreachable.add_to(m)
     if failing:
@@ -333,34 +281,50 @@ def add_network_qa(m: folium.Map, qa: pd.DataFrame | None, lang: str, *, gcj02: 
         lon, lat = float(rows["lon"].iat[0]), float(rows["lat"].iat[0])
         if gcj02:
             lon, lat = (float(c) for c in wgs84_to_gcj02(lon, lat))
-        marker = folium.CircleMarker([lat, lon], radius=9,
-                                     color=QA_COLOURS[worst], weight=3, fill=False,
-                                     className=f"hr-qa hr-qa-{worst}")
+        marker = in_pane(folium.CircleMarker([lat, lon], radius=9, color=QA_COLOURS[worst], weight=3, fill=False,
+                                             className=f"hr-qa hr-qa-{worst}"), "hr-facilities")
         marker.add_child(HtmlPopup(f"<b>{esc(name)}</b> <small>{esc(feature)} {esc(fid)}</small><ul>{items}</ul>"))
         marker.add_child(HtmlTooltip(f"{esc(name)} · {esc(', '.join(dict.fromkeys(rows['check'])))}"))
         marker.add_to(group)
     group.add_to(m)
 
 
-def legend_html(lang: str, tiers: list[str], *, heading: str | None = None,
-                classes: list[tuple[str, str]] | None = None, extra: str = "") -> str:
-    """Legend box: colour classes (default: travel time to the township tier), facility tiers,
-    then `extra` (ready-made HTML)."""
-    rows = classes if classes is not None else time_class_labels(lang) + [(UNREACHABLE_FILL, text("unreachable", lang))]
-    body = "".join(f"<div><i style='background:{c}'></i>{esc(label)}</div>" for c, label in rows)
+def legend_html(lang: str, tiers: list[str], *, heading: str, classes: list[tuple[str, str]], extra: str = "") -> str:
+    """Legend box: `heading` over colour `classes` (colour, label), the facility tiers drawn, then
+    `extra` (ready-made HTML). Headings and labels are escaped here."""
+    body = "".join(f"<div><i style='background:{c}'></i>{esc(label)}</div>" for c, label in classes)
     tier_rows = "".join(
-        f"<div><i style='{_tier_swatch(t)}'></i>{esc(labels.tier_name(t, lang))}</div>"
+        f"<div><i style='{tier_swatch(t)}'></i>{esc(labels.tier_name(t, lang))}</div>"
         for t in tiers
     )
     tiers_block = f"<h4>{text('legend_facilities', lang)}</h4>{tier_rows}" if tiers else ""
-    return (f"<div class='hr-box hr-legend'><h4>{esc(heading or text('legend_time', lang))}</h4>"
-            f"{body}{tiers_block}{extra}</div>")
+    return f"<div class='hr-box hr-legend'><h4>{esc(heading)}</h4>{body}{tiers_block}{extra}</div>"
 
 
-def _tier_swatch(tier: str) -> str:
+def time_legend_classes(lang: str, bands_min: Sequence[float]) -> list[tuple[str, str]]:
+    """The travel-time classes of `bands_min` and the unreachable grey, as legend rows."""
+    return time_class_labels(lang, bands_min) + [(UNREACHABLE_FILL, text("unreachable", lang))]
+
+
+def catchment_legend(lang: str, bands_min: Sequence[float]) -> str:
+    """Legend block of the catchment band colours (when catchments are drawn)."""
+    unit = text("minutes", lang)
+    rows = "".join(f"<div class='hr-band-key' data-band='{minutes_label(b)}'><i class='sq' style='background:{c}'></i>"
+                   f"≤ {minutes_label(b)} {unit}</div>" for b, c in band_colours(bands_min).items())
+    return f"<h4>{text('catchment_legend', lang)}</h4>{rows}"
+
+
+def failing_legend(lang: str) -> str:
+    """Legend line explaining the red ring of the (hidden) failing-villages layer."""
+    return f"<p><i class='ring' style='border-color:{FAILING_RING}'></i>{esc(text('failing_legend', lang))}</p>"
+
+
+def tier_swatch(tier: str, colour: str | None = None) -> str:
+    """Legend swatch style of a tier's facility marker (a ring for ambulance bases)."""
+    colour = colour or TIER_COLOURS[tier]
     if tier == "ems":
-        return f"background:transparent;border:2px solid {TIER_COLOURS[tier]}"
-    return f"background:{TIER_COLOURS[tier]};border-color:#fff"
+        return f"background:transparent;border:2px solid {colour}"
+    return f"background:{colour};border-color:#fff"
 
 
 def title_html(title: str, subtitle: str) -> str:
@@ -368,40 +332,45 @@ def title_html(title: str, subtitle: str) -> str:
     return f"<div class='hr-box hr-title'>{esc(title)}<small>{esc(subtitle)}</small></div>"
 
 
-def coverage_map_html(result: AnalysisResult, *, lang: str = "zh", title: str | None = None,
-                      basemap: str = "none", basemap_key: str | None = None, settings: Settings | None = None) -> str:
+def coverage_map_html(result: AnalysisResult, *, bands_min: Sequence[float], lang: str = "zh",
+                      title: str | None = None, basemap: str = "none", basemap_key: str | None = None,
+                      settings: Settings | None = None) -> str:
     """Self-contained HTML of the baseline coverage map (works with no network).
 
-    Layers: offline basemap (roads by class, boundaries, village names), facilities per tier,
-    catchment bands per tier (emergency radii and 15-minute circles under their own names),
-    villages coloured by drive time to the township tier (minutes), unreachable villages and
-    villages failing village-scope standards, and one hidden overlay per service offered (the
-    facilities offering it; village popups give each service's nearest facility and minutes). A search box finds villages and facilities by name;
-    a summary panel gives residents (persons) within each band, the golden-hour share of each
-    emergency centre (from `summary['services']`) and the coverage curves.
-    `basemap` ('none', 'osm', 'tianditu' with `basemap_key`, 'amap') lists a tile layer that stays
-    off until the user turns it on; with 'amap' every layer is drawn in GCJ-02 to match its tiles.
-    With `settings` (the run's) and the result's edge table, the page carries the what-if tool
-    (healthreach.maps.whatif), which also draws the road basemap from its packed network.
-    `result` is not modified.
+    Layers: offline basemap (roads by class, boundaries, village names), catchment bands per tier
+    (emergency radii and 15-minute circles under their own names), then above them villages coloured
+    by time to the township tier (or, where no village reaches one, the first summarised tier reached)
+    in the classes of `bands_min` (the run's bands, minutes), unreachable villages and villages falling
+    short of a standard (both hidden at first), facilities per tier on top, and one hidden overlay per
+    service offered. A search box finds villages and facilities by name; a summary panel gives
+    residents within each band, the golden-hour share of each emergency centre and the coverage curves.
+    The map opens on the study area clear of its boxes. `basemap` ('none', 'osm', 'tianditu' with
+    `basemap_key`, 'amap') lists a tile layer that stays off until the user turns it on; with 'amap'
+    every layer is drawn in GCJ-02 to match its tiles. With `settings` (the run's) and the result's edge
+    table, the page carries the what-if tool (healthreach.maps.whatif), which also draws the road
+    basemap from its packed network. `result` is not modified.
     """
     labels.check_lang(lang)
     shown = for_display(result, basemap)
     bounds = data_bounds(shown.villages, shown.facilities, shown.boundaries)
+    tier = shown_tier(shown.villages)
     m = new_map(bounds)
     add_tile_layer(m, basemap, lang, key=basemap_key)
     draws_roads = add_whatif(m, result, settings, lang=lang, basemap=basemap)
     add_basemap(m, without_roads(shown) if draws_roads else shown, lang)
-    add_catchments(m, shown.catchments, lang)
+    add_catchments(m, shown.catchments, lang, bands_min)
     tiers, facility_entries = add_facilities(m, shown.facilities, lang, standards=shown.standards)
     add_service_layers(m, shown.facilities, lang)
-    village_entries = add_villages(m, shown, lang)
+    village_entries = add_villages(m, shown, lang, bands_min, tier)
     add_network_qa(m, result.summary.get("network_qa"), lang, gcj02=basemap == "amap")
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(HtmlBox(title_html(title or result.project_name, text("coverage_map", lang))))
-    m.add_child(HtmlBox(legend_html(lang, tiers)))
+    extra = (catchment_legend(lang, bands_min) if len(shown.catchments) else "") + (
+        failing_legend(lang) if failing_rules(shown.standards) else "")
+    m.add_child(HtmlBox(legend_html(lang, tiers, heading=labels.time_heading(tier, lang),
+                                    classes=time_legend_classes(lang, bands_min), extra=extra)))
     m.add_child(SearchBox(village_entries + facility_entries, placeholder=text("search", lang)))
-    panel = summary_panel_html(result, lang)
+    panel = summary_panel_html(result, lang, bands_min)
     if panel:
         m.add_child(HtmlBox(panel))
     log.info("coverage map: %d villages, %d facilities, %d road lines",

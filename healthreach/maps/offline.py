@@ -199,6 +199,51 @@ class SearchBox(MacroElement):
                         for name, detail, marker, group in entries]
 
 
+class FitFreeArea(MacroElement):
+    """Fit the map to `bounds` in the part of the window the boxes leave free, once they are laid out.
+
+    Boxes in the left half reserve a strip on the left, those in the right half one on the right, the
+    title and the search box one at the top. Where the free width would be under 45 % of the window,
+    open collapsible boxes (`details.hr-box`) are closed first, so the study area is never under a box
+    at first view. `bounds` is (west, south, east, north) in degrees.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "(function(){var map={{ this._parent.get_name() }};"
+        "var bounds=L.latLngBounds([[{{ this.south }},{{ this.west }}],[{{ this.north }},{{ this.east }}]]);"
+        "function pads(){var size=map.getSize(),top=20,left=20,right=20,bottom=20;"
+        "document.querySelectorAll('.hr-box').forEach(function(el){var r=el.getBoundingClientRect();"
+        "if(!r.width||!r.height){return;}"
+        "if(el.classList.contains('hr-title')||el.classList.contains('hr-search')){top=Math.max(top,r.bottom+10);}"
+        "else if(r.left+r.width/2<size.x/2){left=Math.max(left,r.right+10);}"
+        "else{right=Math.max(right,size.x-r.left+10);}});"
+        "return {tl:[left,top],br:[right,bottom],free:size.x-left-right,width:size.x};}"
+        "var p=pads();if(p.free<0.45*p.width){"
+        "document.querySelectorAll('details.hr-box[open]').forEach(function(d){d.open=false;});p=pads();}"
+        "map.fitBounds(bounds,{paddingTopLeft:p.tl,paddingBottomRight:p.br,animate:false});})();\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
+        super().__init__()
+        self._name = "FitFreeArea"
+        self.west, self.south, self.east, self.north = (float(v) for v in bounds)
+
+
+# Leaflet panes above the catchments' overlay pane (z-index 400): villages, then facilities on top,
+# so no marker is ever hidden under a catchment fill, whatever order the user turns layers on in.
+PANES: dict[str, int] = {"hr-villages": 410, "hr-facilities": 420}
+
+
+def in_pane(layer: Any, pane: str) -> Any:
+    """`layer` (a folium vector layer) drawn in one of PANES; returns it."""
+    if pane not in PANES:
+        raise ValueError(f"pane {pane!r}: expected one of {', '.join(PANES)}")
+    layer.options["pane"] = pane
+    return layer
+
+
 class HtmlBox(MacroElement):
     """A fixed-position box (title, legend) of ready-made (already escaped) HTML."""
 
@@ -220,9 +265,12 @@ _PAGE_CSS = """<style>
 .hr-title small{display:block;font-weight:normal;font-size:12px;color:#555}
 .hr-legend{bottom:28px;right:10px;max-width:260px}
 .hr-legend h4{margin:4px 0 2px;font-size:13px}
+.hr-legend{max-height:calc(100vh - 120px);overflow-y:auto}
+.hr-legend i.ring{background:transparent;border:2.5px solid #b2182b}
+.hr-legend i.sq{border-radius:2px;opacity:.8}
+.hr-legend p{margin:2px 0;font-size:12px;max-width:240px}
 .hr-legend i{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
  vertical-align:-1px;border:1px solid #555}
-.hr-legend i.sq{border-radius:2px}
 .hr-label{background:transparent;border:0;box-shadow:none;padding:0;font-size:11px;color:#333;
  text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
 .hr-label:before{display:none}
@@ -233,6 +281,12 @@ _PAGE_CSS = """<style>
 .hr-search li{padding:2px 4px;cursor:pointer;border-bottom:1px solid #eee}
 .hr-search li:hover,.hr-search li.hr-active{background:#e6f0fa}
 .hr-summary{bottom:40px;left:10px;max-width:430px;max-height:60vh;overflow:auto}
+.hr-curve-keys{font-size:11px;columns:2;column-gap:10px;max-width:410px}
+.hr-curve-key{break-inside:avoid}
+.hr-curve-key svg{vertical-align:middle;margin-right:4px}
+.hr-switch{top:84px;left:10px;max-width:320px}
+.hr-switch label{display:block;cursor:pointer;white-space:nowrap}
+.hr-switch small{color:#666}
 .hr-summary summary{font-weight:bold;cursor:pointer}
 .hr-summary table{border-collapse:collapse;font-size:12px;margin:4px 0}
 .hr-summary td,.hr-summary th{padding:1px 5px;text-align:right;border-bottom:1px solid #ddd}
@@ -242,13 +296,18 @@ _PAGE_CSS = """<style>
 
 
 def new_map(bounds: tuple[float, float, float, float]) -> folium.Map:
-    """An empty offline map (no tile layer) fitted to `bounds` (west, south, east, north in degrees)."""
+    """An empty offline map (no tile layer) fitted to `bounds` (west, south, east, north in degrees)
+    in the part of the window its boxes leave free (see FitFreeArea)."""
     west, south, east, north = bounds
+    # Quarter zoom steps let the fit use the free area well; the +/- buttons still step whole levels.
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None, zoom_start=10,
-                   control_scale=False, prefer_canvas=False)
+                   control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     m.get_root().header.add_child(Element(_PAGE_CSS), name="healthreach_css")
+    for pane, z_index in PANES.items():
+        m.add_child(folium.map.CustomPane(pane, z_index=z_index, pointer_events=True))
     m.add_child(ScaleBar())
-    m.fit_bounds([[south, west], [north, east]], padding=(20, 20))
+    # Fitted once the page's boxes are laid out, clear of them (a second, animated fit would race it).
+    m.add_child(FitFreeArea(bounds))
     return m
 
 

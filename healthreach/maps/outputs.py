@@ -76,31 +76,36 @@ def village_links(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, tier
 
 
 def _sources(result: AnalysisResult, provenance: dict[str, Any], lang: str) -> str:
-    """Input file names for a map's data-source line, flagged when the data are the synthetic sample."""
+    """Input file names for a map's data-source line, flagged when the data are the synthetic sample;
+    '' when the run names none (the picture then leaves the line out)."""
     inputs = provenance.get("inputs") or result.provenance.get("inputs") or {}
     names = []
     for role, entry in inputs.items():
         path = entry.get("path") if isinstance(entry, dict) else entry
         if role != "project" and not str(role).startswith("scenario:") and path:
             names.append(Path(str(path)).name)
-    text = ", ".join(names) or result.project_name
-    if provenance.get("synthetic_sample"):
+    text = ", ".join(names)
+    if text and provenance.get("synthetic_sample"):
         text += f" ({labels.text('synthetic', lang)})"
     return text
 
 
-def _write_styles(result: AnalysisResult, out: Path, lang: str) -> None:
-    """QGIS styles beside the GeoPackages and shapefiles (shapefiles use the 10-byte field names)."""
+def _write_styles(result: AnalysisResult, out: Path, lang: str, bands_min: Sequence[float]) -> None:
+    """QGIS styles beside the GeoPackages and shapefiles (shapefiles use the 10-byte field names), in
+    the classes of the run's bands."""
     unit, unreachable = labels.text("minutes", lang), labels.text("unreachable", lang)
     time_col = f"{LINK_TIER}_time_s"
     village_columns = [str(c) for c in result.villages.columns if c != result.villages.geometry.name]
     if time_col in village_columns:
         short = short_names(village_columns)[time_col]
-        village_time_qml(out / "villages.qml", time_col, lang_labels=(unit, unreachable))
-        village_time_qml(out / "shp" / "villages.qml", short, lang_labels=(unit, unreachable))
-    bands = result.catchments["band_min"].tolist() if "band_min" in result.catchments.columns else []
-    catchment_band_qml(out / "catchments.qml", bands)
-    catchment_band_qml(out / "shp" / "catchments.qml", bands)
+        village_time_qml(out / "villages.qml", time_col, bands_min, lang_labels=(unit, unreachable))
+        village_time_qml(out / "shp" / "villages.qml", short, bands_min, lang_labels=(unit, unreachable))
+    drawn = set(result.catchments["band_min"].astype(float)) if "band_min" in result.catchments.columns else set()
+    if drawn - {float(b) for b in bands_min}:
+        log.warning("catchments hold bands %s outside the run's bands %s; QGIS styles show the run's",
+                    sorted(drawn - {float(b) for b in bands_min}), list(bands_min))
+    catchment_band_qml(out / "catchments.qml", bands_min, unit=unit)
+    catchment_band_qml(out / "shp" / "catchments.qml", bands_min, unit=unit)
     links_qml(out / "shp" / "village_links.qml")
 
 
@@ -115,20 +120,23 @@ def write_outputs(
     """Write the baseline outputs, and each scenario's, into `out_dir`; every file atomically.
 
     `config.output` chooses the language, the maps' optional tile layer, and the shapefiles' code page
-    and CRS (GeoPackages stay WGS84).
+    and CRS (GeoPackages stay WGS84); every map, picture and style draws its bands from
+    `config.bands_min`.
     """
     options = config.output
+    bands = config.bands_min
     lang, basemap, basemap_key = options.lang, options.basemap, options.basemap_key
     shp_encoding, out_crs = options.shp_encoding, options.out_crs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = provenance if provenance is not None else result.provenance
-    write_text(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key,
+    write_text(coverage_map_html(result, bands_min=bands, lang=lang, basemap=basemap, basemap_key=basemap_key,
                                  settings=config.settings), out / "coverage_map.html")
-    write_coverage_map_png(result, out / "coverage_map.png", lang=lang, sources=_sources(result, record, lang))
+    write_coverage_map_png(result, out / "coverage_map.png", bands_min=bands, lang=lang,
+                           sources=_sources(result, record, lang))
     runs = [(labels.text("baseline", lang), result.villages)]
     runs += [(o.name, o.result.villages) for o in outcomes]
-    write_coverage_curve_png(runs, out / "coverage_curve.png", lang=lang, title=result.project_name)
+    write_coverage_curve_png(runs, out / "coverage_curve.png", bands_min=bands, lang=lang, title=result.project_name)
     links = village_links(result.villages, result.facilities)
     # Each output GeoPackage starts afresh with its first layer, so no layer of an earlier run lingers.
     write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False)
@@ -139,7 +147,7 @@ def write_outputs(
     write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False)
     for layer, name in ((result.villages, "villages"), (result.catchments, "catchments"), (links, "village_links")):
         write_shapefile(layer, out / "shp" / f"{name}.shp", encoding=shp_encoding, crs=out_crs)
-    _write_styles(result, out, lang)
+    _write_styles(result, out, lang, bands)
     write_csv(result.standards, out / "standards.csv")
     # Every table of the analysis becomes a sheet (county and township first); tables named in
     # CSV_TABLES are also written as CSV for scripts.
@@ -153,8 +161,8 @@ def write_outputs(
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
         write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False)
-        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, lang=lang,
-                                     basemap=basemap, basemap_key=basemap_key),
+        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, bands_min=bands,
+                                     lang=lang, basemap=basemap, basemap_key=basemap_key),
                    out / f"scenario_{outcome.name}.html")
         sheets[f"scenario {outcome.name}"] = outcome.table
         if len(outcome.standards_changes):

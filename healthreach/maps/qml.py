@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from healthreach.maps.style import BAND_COLOURS, TIME_CLASSES, UNREACHABLE_FILL, band_colour
+from healthreach.maps.style import UNREACHABLE_FILL, band_colours, minutes_label, time_classes
 from healthreach.maps.exports import atomic_write
 
 log = logging.getLogger(__name__)
@@ -104,27 +104,30 @@ def categorized_qml(attr: str, categories: Sequence[tuple[str, str, str]], geome
     return root
 
 
-def village_time_qml(path: Path, field: str, *, lang_labels: tuple[str, str] = ("min", "unreachable")) -> Path:
-    """Villages graduated by travel time in seconds (`field`, e.g. `twn_time_s`) like the map's classes.
+def village_time_qml(path: Path, field: str, bands_min: Sequence[float], *,
+                     lang_labels: tuple[str, str] = ("min", "unreachable")) -> Path:
+    """Villages graduated by travel time in seconds (`field`, e.g. `twn_time_s`) in the map's classes
+    of `bands_min` (the run's bands, minutes).
 
     Unreachable villages (empty time) form a grey class of their own.
     """
     unit, unreachable = lang_labels
     classes = [(_UNREACHABLE_VALUE - 1.0, _UNREACHABLE_VALUE + 0.5, UNREACHABLE_FILL, unreachable)]
     lower = 0.0
-    for limit, colour in TIME_CLASSES:
+    for limit, colour in time_classes(bands_min):
         upper = limit * 60.0 if math.isfinite(limit) else _OPEN_END_S
-        label = f"≤ {limit:.0f} {unit}" if math.isfinite(limit) else f"> {lower / 60.0:.0f} {unit}"
+        label = (f"≤ {minutes_label(limit)} {unit}" if math.isfinite(limit)
+                 else f"> {minutes_label(lower / 60.0)} {unit}")
         classes.append((lower, upper, colour, label))
         lower = upper
     attr = f'coalesce("{field}", {_UNREACHABLE_VALUE:g})'
     return _write(graduated_qml(attr, classes, "point"), path)
 
 
-def catchment_band_qml(path: Path, bands_min: Sequence[float], attr: str = "band_min") -> Path:
-    """Catchment polygons categorised by band (minutes), half transparent, the map's band colours."""
-    values = sorted({float(b) for b in bands_min}) or [float(b) for b in BAND_COLOURS]
-    categories = [(f"{b:g}", band_colour(b), f"≤ {b:g} min") for b in values]
+def catchment_band_qml(path: Path, bands_min: Sequence[float], attr: str = "band_min", *, unit: str = "min") -> Path:
+    """Catchment polygons categorised by band, one category per band of `bands_min` (the run's bands,
+    minutes), half transparent, in the map's band colours."""
+    categories = [(minutes_label(b), c, f"≤ {minutes_label(b)} {unit}") for b, c in band_colours(bands_min).items()]
     return _write(categorized_qml(attr, categories, "polygon", alpha=0.35), path)
 
 
