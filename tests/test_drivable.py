@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
 import numpy as np
@@ -21,25 +20,10 @@ from healthreach.layers.roads import read_roads
 from healthreach.layers.roads.lines import read_road_lines
 from healthreach.layers.roads.speeds import MODES
 from netfixtures import CRS, ORIGIN, xy
+from osmfixtures import write_osm
 
 S = Settings()
 REL = 1e-4  # the file stores degrees: a millimetre of projection and rounding on a few hundred metres
-
-
-def write_osm(path: Path, nodes: dict[int, tuple[float, float]], ways: list[tuple[list[int], dict[str, str]]]) -> Path:
-    """An OSM XML file of `nodes` (metres from ORIGIN in CRS) and `ways` (node ids, tags)."""
-    lonlat = gpd.GeoSeries(shapely.points(xy(list(nodes.values()))), crs=CRS).to_crs("EPSG:4326")
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
-    for n, p in zip(nodes, lonlat):
-        lines.append(f'  <node id="{n}" version="1" lat="{p.y:.9f}" lon="{p.x:.9f}"/>')
-    for w, (refs, tags) in enumerate(ways, start=1):
-        lines.append(f'  <way id="{w}" version="1">')
-        lines += [f'    <nd ref="{r}"/>' for r in refs]
-        lines += [f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items()]
-        lines.append("  </way>")
-    lines.append("</osm>")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def door_to_door(edges: gpd.GeoDataFrame, points: list[tuple[float, float]], settings: Settings = S
