@@ -3,12 +3,15 @@ what speed, written from the rules' text with plain Python over osmnx's graphs (
 road readers, speeds or networks is used)."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import osmnx as ox
 import pyproj
+import shapely
 
 # The plans' class speeds (standards.md "Defaults the seeds do not fix"), km/h.
 CLASS_KMH = {"motorway": 100, "trunk": 80, "primary": 60, "secondary": 50, "tertiary": 40, "unclassified": 30,
@@ -82,3 +85,56 @@ def drive_graph(graph: nx.MultiDiGraph) -> nx.DiGraph:
         if not out.has_edge(u, v) or out[u][v]["s"] > s:
             out.add_edge(u, v, s=s, m=m)
     return out
+
+
+def walk_graph(graph: nx.MultiDiGraph, walk_kmh: float = 4.0) -> nx.DiGraph:
+    """Walkable edges, both ways (one-way streets do not bind walkers), with `s` seconds at `walk_kmh`."""
+    out = nx.DiGraph()
+    for u, v, data in graph.edges(data=True):
+        if walkable(data):
+            m = metres(graph, u, v)
+            for a, b in ((u, v), (v, u)):
+                out.add_edge(a, b, s=m / walk_kmh * 3.6, m=m)
+    return out
+
+
+def door_to_door(raw: nx.MultiDiGraph, timed: nx.DiGraph, crs: str, origins: list[tuple[float, float]],
+                 targets: list[tuple[float, float]], *, leg_kmh: float = 4.0, max_snap_m: float = 2000.0
+                 ) -> list[float]:
+    """Seconds from each origin to its nearest target over `timed`, points given in metres of `crs`.
+
+    Each point walks straight (at `leg_kmh`) to the nearest point of the nearest edge of the largest
+    strongly connected part within `max_snap_m` (else it is unreachable: inf), and the edge is split
+    there: the part of it driven is charged its share of the edge's seconds, in the directions it may
+    be driven."""
+    main = max(nx.strongly_connected_components(timed), key=len)
+    g = timed.subgraph(main).copy()
+    to_metric = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    xy = {n: np.array(to_metric.transform(raw.nodes[n]["x"], raw.nodes[n]["y"])) for n in g.nodes}
+    pairs = sorted({tuple(sorted((u, v))) for u, v in g.edges})
+    lines = shapely.linestrings([[xy[u], xy[v]] for u, v in pairs])
+    on_edge: dict[tuple, list[tuple[float, object]]] = {}
+    points = [("o", k, p) for k, p in enumerate(origins)] + [("t", k, p) for k, p in enumerate(targets)]
+    for kind, k, p in points:
+        pt = shapely.Point(p)
+        dist = shapely.distance(lines, pt)
+        e = int(np.argmin(dist))
+        if dist[e] > max_snap_m:
+            continue
+        frac = float(shapely.line_locate_point(lines[e], pt, normalized=True))
+        node = (kind, k)
+        g.add_edge(node, ("at", kind, k), s=dist[e] / leg_kmh * 3.6)
+        g.add_edge(("at", kind, k), node, s=dist[e] / leg_kmh * 3.6)
+        on_edge.setdefault(pairs[e], []).append((frac, ("at", kind, k)))
+    for (u, v), joins in on_edge.items():
+        chain = [(0.0, u)] + sorted(joins, key=lambda j: j[0]) + [(1.0, v)]
+        for a, b in ((u, v), (v, u)):
+            if not timed.has_edge(a, b):
+                continue
+            s = timed[a][b]["s"]
+            steps = chain if a == u else [(1.0 - f, n) for f, n in reversed(chain)]
+            for (f0, n0), (f1, n1) in zip(steps, steps[1:]):
+                g.add_edge(n0, n1, s=(f1 - f0) * s)
+    sources = [("t", k) for k in range(len(targets)) if ("t", k) in g]
+    reach = nx.multi_source_dijkstra_path_length(g.reverse(copy=True), sources, weight="s") if sources else {}
+    return [float(reach.get(("o", k), math.inf)) for k in range(len(origins))]
