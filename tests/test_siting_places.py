@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 import yaml
 from scipy.spatial import cKDTree
+from test_partition import COUNTIES, _write_province
 
 from healthreach._errors import UsageError
 from healthreach.commands import optimize_project
-from healthreach.config import Settings
+from healthreach.config import RunConfig, Settings, SolverOptions, settings_from_parameters
 from healthreach.layers.project import load_project
 from healthreach.layers.roads import read_project_roads
+from healthreach.partition.counties import home_counties
 from healthreach.scenarios import siting
 from healthreach.scenarios.optimize import cost_matrix_from_pairs, solve_mclp
-from osmfixtures import write_project
+from healthreach.scenarios.site import SitingJob, site
+from osmfixtures import lonlat, write_project
 
 
 def _clustered_instance(seed: int, n_dem: int, n_cand: int, side_m: float, n_towns: int, limit_s: float):
@@ -86,17 +91,12 @@ def test_pmedian_names_villages_no_candidate_reaches(two_parts: Path, tmp_path: 
     # Candidates only on the main road (a point file): the northern village is out of every site's reach.
     sites = tmp_path / "sites.csv"
     sites.write_text("name,lon,lat\n" + "\n".join(
-        f"site {v},{x:.7f},{y:.7f}" for v, (x, y) in zip("AC", _lonlat([(0, 20), (6000, 20)]))), encoding="utf-8")
+        f"site {v},{x:.7f},{y:.7f}" for v, (x, y) in zip("AC", lonlat([(0, 20), (6000, 20)]))), encoding="utf-8")
     out = optimize_project(two_parts, problem="pmedian", kind="township_hc", k=2, band_min=30,
                            candidates=str(sites), out=tmp_path / "opt")
     table = pd.read_csv(out / "optimize.csv", encoding="utf-8-sig")
     assert len(table) == 2 and (table["not_served_villages"] == 1).all()
     assert table["note"].str.fullmatch("1 villages no candidate site reaches by road: N村").all()
-
-
-def _lonlat(points):
-    from osmfixtures import lonlat
-    return lonlat(points)
 
 
 def test_candidates_beside_a_road_island_join_the_connected_network(tmp_path: Path) -> None:
@@ -125,3 +125,20 @@ def test_errors_name_options_that_exist(tmp_path: Path) -> None:
     message = str(error.value)
     assert "--candidates existing:township_hc" in message and "villages, grid:METRES or a point file" in message
     assert "max_cost_s" not in message
+
+
+def test_pmedian_per_county_on_the_three_county_province(tmp_path: Path) -> None:
+    """`optimize --per-county --problem pmedian`: each county sites its own township health centre for its
+    own villages (the samples have one county each; the province of test_partition.py has three)."""
+    project = load_project(_write_province(tmp_path))
+    config = RunConfig(settings=settings_from_parameters(project.parameters), solver=SolverOptions(time_limit_s=30))
+    job = SitingJob(problem="pmedian", kind="township_hc", k=1, band_min=30, candidates="villages")
+    changes, table = site(project, read_project_roads(project), config, job, per_county=True,
+                          parts_dir=tmp_path / "parts")
+    added = [c["add"] for c in changes]
+    assert len(added) == len(COUNTIES) and sorted(table.loc[~table["fixed"], "county"]) == sorted(COUNTIES)
+    where = home_counties(project.boundaries, gpd.GeoSeries([shapely.Point(a["lon"], a["lat"]) for a in added],
+                                                            crs="EPSG:4326"))
+    assert sorted(where) == sorted(COUNTIES)
+    assert set(table["status"]) == {"optimal"} and (table["objective"] <= table["greedy_objective"]).all()
+    assert (table["not_served_villages"] == 0).all()
