@@ -40,12 +40,15 @@ class Solution:
     greedy_chosen: np.ndarray
     """The greedy solution computed alongside, for comparison (fixed sites included)."""
     greedy_objective: float
-    """Objective of ``greedy_chosen``, in the same units as ``objective``."""
+    """Objective of ``greedy_chosen``, in the same units as ``objective`` (pmedian: inf when the greedy
+    sites serve fewer persons than the chosen ones)."""
     assignment: np.ndarray
     """Per demand point, the nearest chosen candidate serving it (within the band for mclp/lscp,
     within ``max_cost_s`` for pmedian), or -1."""
     covered: np.ndarray
-    """Per demand point, whether a chosen candidate serves it (``assignment >= 0``)."""
+    """Per demand point, whether a chosen candidate serves it (``assignment >= 0``): False for the
+    unreachable ones, and in p-median for those in parts of the network the ``k`` sites cannot all
+    reach."""
     unreachable: np.ndarray
     """Demand point indices that no candidate can serve (within the band / ``max_cost_s``)."""
 
@@ -58,7 +61,6 @@ class Pairs:
     cols: np.ndarray
     seconds: np.ndarray
     shape: tuple[int, int]
-
 
 
 def open_groups(
@@ -114,7 +116,6 @@ def finish(
         covered=assignment >= 0,
         unreachable=np.flatnonzero(~has_pair),
     )
-
 
 
 # --- input handling -------------------------------------------------------------------------

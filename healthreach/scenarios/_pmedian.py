@@ -163,7 +163,6 @@ def _weighted_time(pairs: Pairs, pop: np.ndarray, chosen: np.ndarray, rows: np.n
     return float(np.sum(pop[rows][reached] * seconds[rows][reached]))
 
 
-
 def _greedy_pmedian(
     rows: np.ndarray, cols: np.ndarray, secs: np.ndarray, pop: np.ndarray, fixed_idx: np.ndarray,
     k: int, n_dem: int, n_cand: int,

@@ -29,7 +29,6 @@ from healthreach.scenarios.optimize import (
 )
 
 
-
 @dataclass(frozen=True)
 class Candidates:
     """Candidate sites: WGS84 points, and for existing facilities their fid (else '')."""

@@ -123,6 +123,7 @@ def write_layers(d: District, out: Path) -> None:
     write_gpkgs(out, {"boundaries": make.boundaries(DISTRICT, d.outline, [s + "街道" for s in STREETS], d.streets),
                       "villages": villages, "facilities": make.facilities(d.facilities)}, GPKG_DATE)
 
+
 def _best_site(graph: Graph, sources: list[np.ndarray], targets: list[dict[str, object]],
                covered: dict[str, float], limit_m: float, *, reverse: bool) -> list[tuple[int, int, str]]:
     """Candidate sites (at the uncovered communities) ranked by residents newly within ``limit_m``
