@@ -28,6 +28,10 @@ class Settings:
     """Ambulance speed = class speed x this factor, capped by the class design speed."""
     max_snap_m: float = 2000.0
     """Points farther than this from any road are not joined to the network (flagged unreachable)."""
+    small_component_size: float = 250.0
+    """A piece of road network with fewer road junctions than this (and not the largest piece) is an
+    island: a point whose nearest road lies on one joins the connected network within `max_snap_m`
+    instead, as OSRM's `small_component_size` does (docs/roads.md explains the default)."""
     bands_min: tuple[int, ...] = (15, 30, 45, 60)
     catchment_buffer_m: float = 250.0
     """Half-width of a catchment polygon around the reached roads (metres)."""
@@ -57,7 +61,7 @@ class Settings:
 
 
 CATCHMENT_TYPES = ("auto", "overlap", "split")
-_SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "catchment_buffer_m")
+_SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "small_component_size", "catchment_buffer_m")
 _BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
 CAPACITY_TIERS = ("township", "village")
 
@@ -65,8 +69,8 @@ CAPACITY_TIERS = ("township", "village")
 def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str = "project file") -> Settings:
     """Settings with a project's `parameters:` applied.
 
-    Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `catchment_buffer_m`
-    (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
+    Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `small_component_size`
+    (road junctions), `catchment_buffer_m` (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
     `catchment_type` (auto, overlap or split), `class_speeds_kmh` (class -> km/h), and `rules`
     (rule id -> its figure, or a mapping of value / upper / tolerance / plan / the rule's options; see
     healthreach.rules.override_rule and docs/rules.md).

@@ -96,6 +96,7 @@ def test_per_mode_rows_exactly(fixture):
             ("snap_max", "info", "facility", "", "m", 20.0),
             ("long_snap", "warning", "village", "V2", "m", 800.0),
             ("not_joined", "error", "village", "V5", "m", 5000.0),
+            ("closed", "info", "network", "", "edges", 0.0),
             ("no_speed", "warning", "network", "", "edges", 1.0),
             ("no_speed", "warning", "edge", bogus, "m", 1000.0),
         ]
@@ -157,13 +158,23 @@ def test_one_way_dead_end_is_its_own_strong_component():
     # A one-way spur leaves the two-way road: a village on it can be reached but cannot get out.
     edges = edge_table([[(0, 0), (1000, 0)], [(1000, 0), (1000, 1000)]], oneway=[False, True])
     villages, facilities = _points({"V": (1010, 900)}, "vid"), _points({"F": (100, 10)}, "fid")
-    nets = {m: build_network(edges, m, S, CRS, xy([(1010, 900), (100, 10)])) for m in MODES}
-    qa = network_qa(edges, nets, villages, facilities, S)
+    no_islands = Settings(small_component_size=1)
+    nets = {m: build_network(edges, m, no_islands, CRS, xy([(1010, 900), (100, 10)])) for m in MODES}
+    qa = network_qa(edges, nets, villages, facilities, no_islands)
     islands = qa[qa["check"] == "island"]
     # Driving to F is impossible; the ambulance from F gets there; walkers ignore one-way streets.
     assert list(islands["mode"]) == ["drive", "ambulance"]
     assert list(islands["severity"]) == ["error", "warning"]
     assert list(qa.loc[qa["check"] == "components", "value"]) == [3, 1, 3]  # main, spur piece, dead end
+    # As OSRM does, by default the village leaves the dead end (a piece of one junction) for the two-way
+    # road 900 m south, within max_snap_m: it can drive out; walkers keep the spur, walked both ways.
+    nets = {m: build_network(edges, m, S, CRS, xy([(1010, 900), (100, 10)])) for m in MODES}
+    qa = network_qa(edges, nets, villages, facilities, S)
+    assert qa[qa["check"] == "island"].empty
+    joins = qa[qa["check"] == "island_join"]
+    assert list(joins["mode"]) == ["drive", "ambulance"] and (joins["id"] == "V").all()
+    assert joins["value"].tolist() == pytest.approx([np.hypot(10, 900)] * 2, abs=0.05)  # to the road's end
+    assert joins["message"].str.contains("10 m away, lies on a road island of 1 junctions").all()
 
 
 def _star_roads() -> gpd.GeoDataFrame:

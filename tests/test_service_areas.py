@@ -1,6 +1,8 @@
 """Catchment variants on hand-built networks: allocation split, rings, radii, per-facility bands."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 import geopandas as gpd
@@ -41,9 +43,9 @@ def _layers(facility_xy, village_xy, *, kinds, setting="rural", band_min=None, r
     return facilities, villages
 
 
-def _networks(edges, villages, facilities):
+def _networks(edges, villages, facilities, settings=S):
     pts = np.vstack([xy([(0, 0)])[:0], _xy(villages), _xy(facilities)])
-    return {m: build_network(edges, m, S, CRS, pts) for m in ("drive", "walk", "ambulance")}
+    return {m: build_network(edges, m, settings, CRS, pts) for m in ("drive", "walk", "ambulance")}
 
 
 def _xy(frame):
@@ -126,7 +128,9 @@ def test_walk_circle_and_allocation_layer_on_a_small_town():
     edges = edge_table(lines, highway="residential")
     facilities, villages = _layers([(0, 0), (3000, 0), (1500, 1500)], [(500, 20), (2900, 20), (1500, 900)],
                                    kinds=["community_station", "township_hc", "township_hc"], setting="urban")
-    networks = _networks(edges, villages, facilities)
+    # The side street shares no node with the main one: a piece of its own, which F2's village uses
+    # (with island joins it would be left for the main street, 900 m away).
+    networks = _networks(edges, villages, facilities, replace(S, small_component_size=1))
     access = village_access(villages, facilities, networks, _xy(villages), _xy(facilities), S)
     walk = service_areas.walk_circles(villages, facilities, networks, S, CRS)
     assert list(walk["fid"]) == ["F0"] and walk["villages"].iat[0] == 1  # 1,000 m in 15 min at 4 km/h

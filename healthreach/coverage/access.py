@@ -49,6 +49,12 @@ def village_access(
         nearest_m = drive.point_access_m[i]
         where = f"nearest road {nearest_m:,.0f} m" if np.isfinite(nearest_m) else "no road at all"
         notes[i].append(f"no road within {settings.max_snap_m:,.0f} m ({where}): not joined to the network")
+    for i in np.flatnonzero(drive.point_island_junctions[:nv] > 0):
+        island = (f"the nearest road ({drive.point_island_m[i]:,.0f} m) lies on a road island of "
+                  f"{int(drive.point_island_junctions[i])} junctions")
+        notes[i].append(f"{island}: joined the connected network {drive.point_access_m[i]:,.0f} m away instead"
+                        if drive.point_skipped_island[i] else
+                        f"{island}, and no connected road lies within {settings.max_snap_m:,.0f} m")
     out.loc[~drive.point_joined[:nv], "access_m"] = np.nan
     fids = facilities["fid"].to_numpy(dtype=object)
     for tier in ACCESS_TIERS:

@@ -1,10 +1,16 @@
 """Routable networks as arrays: one per travel mode, with the study's points joined at the nearest edge.
 
-A point (village or facility) joins the network at the nearest point of the nearest usable road
-segment: the segment is split there, so the road on either side of the join is charged only for the
-part actually driven, and the off-network leg from the point to the road is an edge of its own
-charged at the access speed. Every point thus becomes a graph node, and one Dijkstra search gives
-door-to-door times.
+A point (village, facility or candidate site) joins the network at the nearest point of the nearest
+usable road segment: the segment is split there, so the road on either side of the join is charged
+only for the part actually driven, and the off-network leg from the point to the road is an edge of
+its own charged at the access speed. Every point thus becomes a graph node, and one Dijkstra search
+gives door-to-door times.
+
+As OSRM does, a point whose nearest road lies on a small piece of the network (a strongly connected
+part of fewer than `settings.small_component_size` road junctions that is not the largest part: a
+parking lot, a stub cut off by a data gap) joins the nearest road of the connected network instead
+when one lies within `max_snap_m`, with the longer access leg; only when none does is it joined to
+the small piece (and reaches only what lies on it).
 """
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ from functools import cached_property
 import geopandas as gpd
 import numpy as np
 import shapely
+from pyproj import Transformer
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from healthreach.config import Settings
-
 from healthreach.layers.roads.speeds import segment_speeds_kmh
 
 _MIN_SECONDS = 1e-9  # csgraph must see an edge even where two points coincide
@@ -62,6 +69,13 @@ class Network:
     point_joined: np.ndarray
     """False where the nearest usable road is farther than `max_snap_m`: the point stays isolated."""
     n_segments: int
+    point_island_junctions: np.ndarray
+    """Junctions of the small piece of road the point's nearest road lies on (within `max_snap_m`); 0
+    where that road belongs to the connected network, or none is that near."""
+    point_island_m: np.ndarray
+    """Metres to that small piece (NaN where 0 junctions)."""
+    point_skipped_island: np.ndarray
+    """True where the point joined the connected network instead of the nearer small piece."""
 
     @property
     def n_nodes(self) -> int:
@@ -123,32 +137,98 @@ def build_networks(
     geoms, ends = _projected_lines(edges, crs)
     points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
     pts = shapely.points(points_xy)
-    joins: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+    ids, inverse = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]), return_inverse=True)
+    seg_u, seg_v = inverse[: len(edges)], inverse[len(edges):]
+    oneway = edges["oneway"].to_numpy(dtype=bool)
+    joins: list[tuple[np.ndarray, bool, Join]] = []
     out = {}
     for mode in modes:
         speed = segment_speeds_kmh(edges, mode, settings)
         usable = np.isfinite(speed) & (speed > 0)
-        join = next((j for u, j in joins if np.array_equal(u, usable)), None)
+        walk = mode == "walk"  # one-way streets are walked both ways: other components
+        join = next((j for u, w, j in joins if w == walk and np.array_equal(u, usable)), None)
         if join is None:
-            join = _nearest_segments(geoms, usable, pts, settings.max_snap_m)
-            joins.append((usable, join))
-        out[mode] = _network(edges, mode, settings, crs, points_xy, speed, geoms, ends, join)
+            two_way = ~oneway | walk
+            join = _join_points(geoms, usable, _piece_junctions(seg_u, seg_v, usable, two_way, len(ids)), pts,
+                                settings)
+            joins.append((usable, walk, join))
+        out[mode] = _network(edges, mode, settings, crs, points_xy, speed, geoms, ends, (ids, seg_u, seg_v), join)
     return out
+
+
+@dataclass(frozen=True)
+class Join:
+    """Where each point joins one mode's roads (see `_join_points`)."""
+
+    seg_of: np.ndarray
+    """Segment joined (-1: none usable at all)."""
+    frac: np.ndarray
+    """Position of the join along that segment (0..1)."""
+    access_m: np.ndarray
+    """Straight metres to the joined segment (inf: no usable road)."""
+    island_junctions: np.ndarray
+    island_m: np.ndarray
+    skipped: np.ndarray
+
+
+def _piece_junctions(seg_u: np.ndarray, seg_v: np.ndarray, usable: np.ndarray, two_way: np.ndarray,
+                     n_nodes: int) -> np.ndarray:
+    """For each usable segment, the road junctions of the strongly connected piece it lies on, or 0 when
+    that piece is the largest (the connected network). A one-way segment between two pieces counts as
+    the smaller: a point joined on it reaches, or is reached from, only that one."""
+    a, b, both = seg_u[usable], seg_v[usable], two_way[usable]
+    out = np.zeros(len(seg_u), dtype=np.int64)
+    if not len(a):
+        return out
+    graph = sparse.csr_matrix((np.ones(len(a) + int(both.sum())), (np.r_[a, b[both]], np.r_[b, a[both]])),
+                              shape=(n_nodes, n_nodes))
+    _, label = connected_components(graph, directed=True, connection="strong")
+    touched = np.zeros(n_nodes, dtype=bool)
+    touched[a] = touched[b] = True
+    size = np.bincount(label[touched], minlength=int(label.max()) + 1)
+    largest = int(np.argmax(size))
+    la, lb = label[a], label[b]
+    junctions = np.where(la == lb, size[la], np.minimum(size[la], size[lb]))
+    out[usable] = np.where((la == largest) & (lb == largest), 0, junctions)
+    return out
+
+
+def _join_points(geoms: np.ndarray, usable: np.ndarray, piece: np.ndarray, pts: np.ndarray,
+                 settings: Settings) -> Join:
+    """Each point's join: its nearest usable segment, unless that lies on a small piece (fewer than
+    `settings.small_component_size` junctions, not the largest) and a segment of the connected network
+    lies within `max_snap_m`: then the nearest such segment."""
+    seg_of, frac, dist = _nearest_segments(geoms, usable, pts, settings.max_snap_m)
+    nearest_piece = np.where(seg_of >= 0, piece[np.maximum(seg_of, 0)], 0)
+    small = usable & (piece > 0) & (piece < settings.small_component_size)
+    on_small = (seg_of >= 0) & small[np.maximum(seg_of, 0)] & (dist <= settings.max_snap_m)
+    island_junctions = np.where(on_small, nearest_piece, 0)
+    island_m = np.where(on_small, dist, np.nan)
+    skipped = np.zeros(len(pts), dtype=bool)
+    if on_small.any():
+        ask = np.flatnonzero(on_small)
+        alt_seg, alt_frac, alt_dist = _nearest_segments(geoms, usable & ~small, pts[ask], settings.max_snap_m,
+                                                        bounded=True)
+        found = alt_dist <= settings.max_snap_m
+        take = ask[found]
+        seg_of, frac, dist = seg_of.copy(), frac.copy(), dist.copy()
+        seg_of[take], frac[take], dist[take] = alt_seg[found], alt_frac[found], alt_dist[found]
+        skipped[take] = True
+    return Join(seg_of, frac, dist, island_junctions, island_m, skipped)
 
 
 def _network(
     edges: gpd.GeoDataFrame, mode: str, settings: Settings, crs: str, points_xy: np.ndarray, speed: np.ndarray,
-    geoms: np.ndarray, ends: np.ndarray, join: tuple[np.ndarray, np.ndarray, np.ndarray],
+    geoms: np.ndarray, ends: np.ndarray, nodes: tuple[np.ndarray, np.ndarray, np.ndarray], join: Join,
 ) -> Network:
-    """One mode's network from projected lines and the points' nearest usable segments."""
+    """One mode's network from projected lines and where the points join its usable segments."""
     length = edges["length_m"].to_numpy(dtype=float)
     usable = np.isfinite(speed) & (speed > 0)
     seg_s = np.where(usable, length / np.where(usable, speed, 1.0) * 3.6, np.nan)
     two_way = ~edges["oneway"].to_numpy(dtype=bool) | (mode == "walk")
 
-    ids, inverse = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]), return_inverse=True)
+    ids, seg_u, seg_v = nodes
     n_seg = len(edges)
-    seg_u, seg_v = inverse[:n_seg], inverse[n_seg:]
     node_xy = np.zeros((len(ids), 2))
     if n_seg:
         node_xy[seg_u] = ends[0]
@@ -156,7 +236,7 @@ def _network(
     n0 = len(ids)
 
     k = len(points_xy)
-    seg_of, frac, access = join
+    seg_of, frac, access = join.seg_of, join.frac, join.access_m
     joined = np.isfinite(access) & (access <= settings.max_snap_m)
 
     snap_node = n0 + np.arange(k)
@@ -230,13 +310,16 @@ def _network(
         geoms=np.concatenate([geoms, leg_geoms]) if len(leg_geoms) else geoms,
         csr_s=csr_s, csr_len=csr_len, fast_edge=fast_edge,
         point_node=point_node, point_access_m=access, point_joined=joined, n_segments=n_seg,
+        point_island_junctions=join.island_junctions, point_island_m=join.island_m,
+        point_skipped_island=join.skipped,
     )
 
 
 def _nearest_segments(
-    geoms: np.ndarray, usable: np.ndarray, pts: np.ndarray, max_snap_m: float
+    geoms: np.ndarray, usable: np.ndarray, pts: np.ndarray, max_snap_m: float, *, bounded: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest usable segment of each point, the position on it (fraction 0..1) and the distance (m)."""
+    """Nearest usable segment of each point, the position on it (fraction 0..1) and the distance (m);
+    with `bounded`, only within `max_snap_m` (-1 and inf beyond)."""
     k = len(pts)
     seg_of = np.full(k, -1, dtype=np.int64)
     frac = np.zeros(k)
@@ -249,7 +332,7 @@ def _nearest_segments(
     (p_idx, t_idx), d = tree.query_nearest(pts, max_distance=max_snap_m, return_distance=True, all_matches=False)
     far = np.ones(k, dtype=bool)
     far[p_idx] = False
-    if far.any():
+    if far.any() and not bounded:
         (p_far, t_far), d_far = tree.query_nearest(pts[far], return_distance=True, all_matches=False)
         p_idx = np.concatenate([p_idx, np.flatnonzero(far)[p_far]])
         t_idx = np.concatenate([t_idx, t_far])
@@ -266,8 +349,6 @@ def _projected_lines(edges: gpd.GeoDataFrame, crs: str) -> tuple[np.ndarray, np.
     Projects one flat coordinate array with pyproj and rebuilds the lines in one call: a province's
     1.7 M lines are too many to transform as separate geometry objects.
     """
-    from pyproj import Transformer
-
     lines = np.asarray(edges.geometry.array, dtype=object)
     if len(lines) == 0:
         return lines, np.zeros((2, 0, 2))

@@ -1,7 +1,8 @@
 """The network quality report: what in the road data and the point layers may distort travel times.
 
 `network_qa` returns one table (`QA_COLUMNS`) with one row per statistic or problem: connected
-components and the villages/facilities stranded on road islands, snap (access-leg) distances, where
+components and the villages/facilities stranded on road islands, the points that joined the connected
+network instead of a nearer road island (`island_join`), snap (access-leg) distances, where
 edge speeds came from, edges no mode can use, implausible speeds, degenerate edges, and the mark of
 point layers that are really GCJ-02 (Amap/Tencent) but were read as WGS84 (`gcj02_offset_warning`).
 Distances are metres, speeds km/h; `lon`/`lat` (WGS84 degrees) locate rows that have a place.
@@ -17,7 +18,8 @@ import pandas as pd
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from healthreach.coverage.network import Network, segment_speeds_kmh
+from healthreach.coverage.network import Network
+from healthreach.layers.roads.speeds import open_to, segment_speeds_kmh
 from healthreach.config import Settings
 from healthreach.rules import NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.coverage.traveltime import nearest
@@ -101,6 +103,7 @@ def network_qa(
         crs = net.crs
         speed = segment_speeds_kmh(edges, mode, settings)
         rows += _component_rows(edges, net, speed, points)
+        rows += _island_join_rows(net, settings, points)
         rows += _snap_rows(net, settings, points, snap_warn_m)
         rows += _no_speed_rows(edges, mode, speed, mid)
     rows += _speed_rows(edges, settings, mid)
@@ -168,6 +171,21 @@ def _component_rows(edges: gpd.GeoDataFrame, net: Network, speed: np.ndarray, po
     return rows
 
 
+def _island_join_rows(net: Network, settings: Settings, points: tuple) -> list[dict]:
+    """One row per point whose nearest road lies on a small piece of network and that joined the connected
+    network instead: value is the access leg used (metres); the message gives the island's junctions and
+    both distances."""
+    lonlat, ids, names, feature, _ = points
+    mode = net.mode
+    return [_row("island_join", "warning", mode, feature[i], id=ids[i], name=names[i],
+                 value=round(float(net.point_access_m[i]), 1), unit="m", lon=lonlat[i, 0], lat=lonlat[i, 1],
+                 message=(f"nearest {mode} road, {net.point_island_m[i]:,.0f} m away, lies on a road island of "
+                          f"{int(net.point_island_junctions[i])} junctions (fewer than small_component_size "
+                          f"{settings.small_component_size:g}): joined the connected network "
+                          f"{net.point_access_m[i]:,.0f} m away instead"))
+            for i in np.flatnonzero(net.point_skipped_island)]
+
+
 def _snap_rows(net: Network, settings: Settings, points: tuple, warn_m: float) -> list[dict]:
     """Access-leg statistics per point layer, long legs (warning) and points not joined (error)."""
     lonlat, ids, names, feature, nv = points
@@ -208,17 +226,24 @@ def _edge_rows(check: str, severity: str, mode: str, edges: gpd.GeoDataFrame, mi
 
 
 def _no_speed_rows(edges: gpd.GeoDataFrame, mode: str, speed: np.ndarray, mid: np.ndarray) -> list[dict]:
-    """Edges of an unknown class the mode cannot use (walk-only paths in driving modes are expected)."""
+    """Edges the mode may not use: a count of those closed by their access tags, and edges of an unknown
+    class (walk-only paths in driving modes and motorways on foot are expected, as are closed roads)."""
     classes = np.array([base_class(str(h)) for h in edges["highway"]], dtype=object)
-    expected = np.isin(classes, list(NO_WALK_CLASSES if mode == "walk" else WALK_ONLY_CLASSES))
+    closed = ~open_to(edges, "foot" if mode == "walk" else "access")
+    expected = np.isin(classes, list(NO_WALK_CLASSES if mode == "walk" else WALK_ONLY_CLASSES)) | closed
     bad = np.flatnonzero(~(np.isfinite(speed) & (speed > 0)) & ~expected)
     length = edges["length_m"].to_numpy(dtype=float)
+    who = "on foot" if mode == "walk" else "to motor vehicles"
+    closed_rows = [_row("closed", "info", mode, "network", value=int(closed.sum()), unit="edges",
+                        message=f"{int(closed.sum())} edges ({length[closed].sum() / 1000:.1f} km) are closed {who} "
+                                "(access, motor_vehicle, foot or service tags): left out of the "
+                                f"{mode} network")]
     kinds = ", ".join(sorted({str(edges["highway"].iat[e]) for e in bad}))
     rows = [_row("no_speed", "warning" if len(bad) else "info", mode, "network", value=len(bad), unit="edges",
                  message=f"{len(bad)} edges ({length[bad].sum() / 1000:.1f} km) have no usable {mode} speed"
                          + (f"; classes: {kinds} (add them to class_speeds_kmh)" if len(bad) else ""))]
     messages = [f"class {edges['highway'].iat[e]!r} has no {mode} speed: the edge is left out" for e in bad]
-    return rows + _edge_rows("no_speed", "warning", mode, edges, mid, bad, length[bad], "m", messages)
+    return closed_rows + rows + _edge_rows("no_speed", "warning", mode, edges, mid, bad, length[bad], "m", messages)
 
 
 def _speed_rows(edges: gpd.GeoDataFrame, settings: Settings, mid: np.ndarray) -> list[dict]:
@@ -226,8 +251,9 @@ def _speed_rows(edges: gpd.GeoDataFrame, settings: Settings, mid: np.ndarray) ->
     classes = [base_class(str(h)) for h in edges["highway"]]
     maxspeed = edges["maxspeed_kmh"].to_numpy(dtype=float)
     length_km = edges["length_m"].to_numpy(dtype=float) / 1000.0
-    tagged = np.isfinite(maxspeed) & (maxspeed > 0)
-    by_class = ~tagged & np.array([c in settings.class_speeds_kmh for c in classes], dtype=bool)
+    drivable = np.array([c in settings.class_speeds_kmh for c in classes], dtype=bool) & open_to(edges, "access")
+    tagged = drivable & np.isfinite(maxspeed) & (maxspeed > 0)
+    by_class = drivable & ~tagged
     rows = []
     for check, mask, what in (("speed_from_maxspeed", tagged, "OSM maxspeed"),
                               ("speed_from_class_default", by_class, "the class default speed")):

@@ -228,7 +228,8 @@ def solve_max_cover(
     # Start from the incumbent's shares: each covered group's weight split among its chosen sites.
     count0 = cover @ x0
     lam = np.where(count0 > 0.5, weight / np.maximum(count0, 1.0), 0.5 * weight)
-    best_ub = float(weight.sum())
+    best_ub = float(weight.sum())  # covering everyone is the trivial bound
+    best_lagrangian = math.inf
     min_in = np.full(cover.shape[1], math.inf)
     min_out = np.full(cover.shape[1], math.inf)
     step, stall, iteration = 2.0, 0, 0
@@ -242,8 +243,11 @@ def solve_max_cover(
         in_top[top] = True
         np.minimum(min_in, np.where(in_top, ub, ub + c - last), out=min_in)
         np.minimum(min_out, np.where(in_top, ub - c + nxt, ub), out=min_out)
-        if ub < best_ub - 1e-12 * max(1.0, ub):
-            best_ub, stall = ub, 0
+        best_ub = min(best_ub, ub)
+        # Progress is judged against the best Lagrangian value, not the trivial bound: the relaxation
+        # starts far above everyone and must be given the steps to come down below it.
+        if ub < best_lagrangian - 1e-12 * max(1.0, ub):
+            best_lagrangian, stall = ub, 0
         else:
             stall += 1
             if stall >= _STALL_ITERATIONS:
@@ -319,6 +323,9 @@ def _reduced_mip(
     logger.info("max cover: reduced MIP with %d candidates (%d forced), %d groups", n_x, int(force.sum()), n_y)
     if int(force.sum()) > k:
         return incumbent, lb, lb, "optimal"
+    start = np.zeros(n_x + n_y)
+    start[:n_x] = np.isin(cols, incumbent)
+    start[n_x:] = (sub @ start[:n_x]) > 0.5
     link = sp.hstack([-sub, sp.identity(n_y, format="csr")], format="csr")
     budget = sp.csr_matrix(np.concatenate([np.ones(n_x), np.zeros(n_y)])[None, :])
     matrix = sp.vstack([link, budget], format="csr")
@@ -329,9 +336,8 @@ def _reduced_mip(
     integrality = np.concatenate([np.ones(n_x), np.zeros(n_y)])
     c = -np.concatenate([np.zeros(n_x), weight[rows]])
     remaining = deadline - time.perf_counter()
-    out = run_milp(
-        c, matrix, row_lo, row_hi, col_lo, col_hi, integrality, time_limit_s=remaining, mip_gap=mip_gap
-    )
+    out = run_milp(c, matrix, row_lo, row_hi, col_lo, col_hi, integrality, time_limit_s=remaining,
+                   mip_gap=mip_gap, start=start if np.all(start[:n_x] >= col_lo[:n_x]) else None)
     if out.status == "infeasible":
         return incumbent, lb, lb, "optimal"
     bound = -out.dual_bound

@@ -2,7 +2,9 @@
 
 Village tables carry the design.md village-access columns (`vid`, `name`, `population`, `township`,
 and per tier T: `T_fid`, `T_time_s` with NaN where unreachable, `T_dist_m`). Baseline and scenario are
-matched on `vid`; population and township come from the baseline.
+matched on `vid`; population and township come from the baseline. A service (or tier) measured on one
+side only — a scenario that closes the last stroke centre, or opens the first — has no facility on the
+other: its times there are empty (unreachable), never a reason to refuse the comparison.
 """
 from __future__ import annotations
 
@@ -28,17 +30,22 @@ DELTA_COLUMNS = [
 _STANDARD_KEYS = ["rule_id", "scope", "scope_id"]
 
 
-def tiers_in(villages: pd.DataFrame) -> list[str]:
-    """Tiers (and services) that have a `<tier>_time_s` column, in column order."""
-    return [column[: -len("_time_s")] for column in villages.columns if column.endswith("_time_s")]
+def tiers_in(*villages: pd.DataFrame) -> list[str]:
+    """Tiers (and services) that have a `<tier>_time_s` column in any of the tables: the first table's
+    in column order, then those only a later one has."""
+    columns = [c for table in villages for c in table.columns if c.endswith("_time_s")]
+    return [column[: -len("_time_s")] for column in dict.fromkeys(columns)]
 
 
 def _aligned(baseline: pd.DataFrame, scenario: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
-    """One row per baseline village with `<tier>_before`/`<tier>_after` seconds and fids."""
+    """One row per baseline village with `<tier>_before`/`<tier>_after` seconds and fids; a tier that
+    only one side measures is empty (unreachable) on the other."""
     for label, table in (("baseline", baseline), ("scenario", scenario)):
-        missing = [f"{t}_time_s" for t in tiers if f"{t}_time_s" not in table]
-        if missing or "vid" not in table:
-            raise InputError(f"{label} village table lacks columns {missing or ['vid']} (expected village-access columns)")
+        if "vid" not in table:
+            raise InputError(f"{label} village table lacks the column vid (expected village-access columns)")
+    nowhere = [f"{t}_time_s" for t in tiers if f"{t}_time_s" not in baseline and f"{t}_time_s" not in scenario]
+    if nowhere:
+        raise InputError(f"neither village table has the columns {nowhere} (expected village-access columns)")
     base_ids, scen_ids = set(baseline["vid"]), set(scenario["vid"])
     if base_ids != scen_ids or baseline["vid"].duplicated().any():
         odd = sorted(map(str, base_ids ^ scen_ids))[:5]
@@ -47,6 +54,13 @@ def _aligned(baseline: pd.DataFrame, scenario: pd.DataFrame, tiers: Sequence[str
     after = pd.DataFrame(scenario[keep]).rename(columns=lambda c: c if c == "vid" else f"{c}@after")
     base = pd.DataFrame(baseline[[c for c in baseline.columns if c != "geometry"]])
     merged = base.merge(after, on="vid", how="left", validate="one_to_one")
+    for tier in tiers:
+        for column in (f"{tier}_time_s", f"{tier}_time_s@after"):
+            if column not in merged:
+                merged[column] = np.nan
+        for column in (f"{tier}_fid", f"{tier}_fid@after"):
+            if column not in merged:
+                merged[column] = pd.array([None] * len(merged), dtype="string")
     merged["population"] = pd.to_numeric(merged["population"]).fillna(0).astype(float)
     return merged
 
@@ -109,9 +123,9 @@ def compare_tables(
 
     Populations are persons within `band_min` minutes; means and p95 are population-weighted minutes
     over the villages that can reach the tier (unreachable ones count only as not covered). `tiers`
-    defaults to every tier with a `_time_s` column in the baseline.
+    defaults to every tier with a `_time_s` column in either table.
     """
-    tiers = list(tiers) if tiers is not None else tiers_in(baseline_villages)
+    tiers = list(tiers) if tiers is not None else tiers_in(baseline_villages, scenario_villages)
     merged = _aligned(baseline_villages, scenario_villages, tiers)
     rows = _scope_rows(merged, "county", county_name, tiers, bands_min, scenario_name)
     for township, group in merged.groupby("township", sort=False, dropna=False):
@@ -128,7 +142,7 @@ def village_deltas(
     `saved_s` is before - after (negative when slower) and NaN unless both are reachable;
     `became_reachable` / `became_unreachable` mark villages whose time appears or disappears.
     """
-    tiers = list(tiers) if tiers is not None else tiers_in(baseline)
+    tiers = list(tiers) if tiers is not None else tiers_in(baseline, scenario)
     merged = _aligned(baseline, scenario, tiers)
     frames = []
     for tier in tiers:

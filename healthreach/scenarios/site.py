@@ -93,16 +93,16 @@ def site_area(area: Area, settings: Settings, job: SitingJob, solver: SolverOpti
         note = f"only {k} candidate sites: all chosen"
     band_s = job.band_min * 60.0
     cost = siting.cost_matrix(nets, job.kind, band_s if job.problem != "pmedian" else np.inf)
-    solution = siting.solve(job.problem, cost, siting.demand_weights(own, nets, job.demand), k=k, band_s=band_s,
-                            fixed=sites.points["fixed"].to_numpy(), time_limit_s=solver.time_limit_s,
-                            mip_gap=solver.mip_gap)
+    weights = siting.demand_weights(own, nets, job.demand)
+    solution = siting.solve(job.problem, cost, weights, k=k, band_s=band_s, fixed=sites.points["fixed"].to_numpy(),
+                            time_limit_s=solver.time_limit_s, mip_gap=solver.mip_gap)
     document = siting.solution_scenario(solution, sites, job.kind, problem=job.problem, base="",
                                         band_min=job.band_min)
     changes = document["changes"] if county is None else [_prefixed(c, area.key) for c in document["changes"]]
-    table = siting.solution_table(solution, sites)
+    table = siting.solution_table(solution, sites, own.villages, weights)
     if county is not None:
         table.insert(0, "county", county)
-        table["note"] = note
+        table["note"] = ["; ".join(n for n in (note, solved) if n) for solved in table["note"]]
     return AreaSiting(label, changes, table, note)
 
 

@@ -29,7 +29,6 @@ from healthreach.scenarios.optimize import (
 )
 
 
-
 @dataclass(frozen=True)
 class Candidates:
     """Candidate sites: WGS84 points, and for existing facilities their fid (else '')."""
@@ -77,7 +76,10 @@ def candidate_sites(project, spec: str, kind: str, settings: Settings, *, allow_
     # An existing facility that is already of the tier is a fixed site, not also a candidate.
     points = points[(points["fid"] == "") | ~points.duplicated("fid", keep="last")].reset_index(drop=True)
     if not allow_none and not (~points["fixed"]).any():
-        raise UsageError(f"--candidates {spec}: no candidate sites")
+        what = (f"the project has no {spec.split(':', 1)[1]} facility" if spec.startswith("existing:")
+                else "no candidate site")
+        raise UsageError(f"--candidates {spec}: {what} to choose from (expected existing:KIND of a kind the "
+                         "project has, villages, grid:METRES or a point file)")
     return Candidates(gpd.GeoDataFrame(points, geometry="geometry", crs="EPSG:4326"))
 
 
@@ -230,9 +232,29 @@ def solution_scenario(solution: Solution, candidates: Candidates, kind: str, *, 
     }
 
 
-def solution_table(solution: Solution, candidates: Candidates) -> pd.DataFrame:
-    """optimize.csv: one row per chosen site with the run's objective, bound, gap and solver time."""
+def not_served(solution: Solution, villages: pd.DataFrame, weights: np.ndarray) -> tuple[int, int, str]:
+    """Villages with residents (weight > 0) no chosen site serves — beyond the band (mclp, lscp), or in a
+    part of the network the sites do not reach (pmedian) — their persons, and a note naming those no
+    candidate reaches at all (at most 10)."""
+    left = (np.asarray(weights) > 0) & ~solution.covered
+    never = np.zeros(len(left), dtype=bool)
+    never[solution.unreachable] = True
+    never &= left
+    note = ""
+    if never.any():
+        names = villages["name"].astype(str).to_numpy()[never]
+        listed = "、".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        reach = "within the band" if solution.problem != "pmedian" else "by road"
+        note = f"{int(never.sum())} villages no candidate site reaches {reach}: {listed}"
+    return int(left.sum()), int(round(float(np.asarray(weights)[left].sum()))), note
+
+
+def solution_table(solution: Solution, candidates: Candidates, villages: pd.DataFrame, weights: np.ndarray
+                   ) -> pd.DataFrame:
+    """optimize.csv: one row per chosen site with the run's objective, bound, gap and solver time, and
+    the villages (and persons, as weighted) no chosen site serves (`not_served_*`, `note`)."""
     points = candidates.points
+    left, persons, note = not_served(solution, villages, weights)
     rows = []
     for i in solution.chosen:
         row = points.iloc[i]
@@ -241,7 +263,8 @@ def solution_table(solution: Solution, candidates: Candidates) -> pd.DataFrame:
                      "fixed": bool(row["fixed"]), "also_greedy": bool(i in set(solution.greedy_chosen)),
                      "problem": solution.problem, "objective": solution.objective, "bound": solution.bound,
                      "gap": solution.gap, "status": solution.status, "solve_s": round(solution.solve_s, 3),
-                     "greedy_objective": solution.greedy_objective})
+                     "greedy_objective": solution.greedy_objective, "not_served_villages": left,
+                     "not_served_persons": persons, "note": note})
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,10 @@ column (km/h), and optionally a one-way column. Lines become a network this way:
 * lines split where they **share a vertex** (a junction in the data, to 1 cm), and nowhere else: two
   lines that cross without a common vertex are a bridge or underpass and do not connect.
 
+Optional `access` and `foot` columns say who may use each line (empty cells: open): `yes`/是/允许/1,
+`no`/否/禁止/禁行/0 or `private`/专用/内部; a line closed to motor vehicles is left out of the driving
+networks, one closed on foot out of walking (docs/roads.md).
+
 Chinese grades map to OSM classes (the speeds of standards.md then apply):
 高速公路 → motorway; 国道, 城市快速路 → trunk; 一级公路, 主干路 → primary; 省道, 二级公路, 次干路 → secondary;
 县道, 三级公路 → tertiary; 乡道, 四级公路, 村道 → unclassified; 城市道路, 支路, 街巷 → residential;
@@ -29,7 +33,16 @@ import shapely
 from scipy.spatial import cKDTree
 
 from healthreach._errors import InputError
-from healthreach.layers.roads.table import ROUTABLE_CLASSES, Progress, RoadsRead, segment_table
+from healthreach.layers.roads.table import (
+    ACCESS_CODES,
+    CLOSED,
+    OPEN,
+    PRIVATE,
+    ROUTABLE_CLASSES,
+    Progress,
+    RoadsRead,
+    segment_table,
+)
 from healthreach.rules import base_class
 from healthreach.layers.crs import metric_crs_for, to_wgs84
 
@@ -56,6 +69,11 @@ _ONEWAY_VALUES: dict[str, int] = {
     **dict.fromkeys(("", "0", "no", "n", "false", "f", "否", "双向", "b", "both"), 0),
     **dict.fromkeys(("1", "yes", "y", "true", "t", "是", "单向", "正向", "ft"), 1),
     **dict.fromkeys(("-1", "reverse", "tf", "反向", "逆向"), -1),
+}
+_ACCESS_VALUES: dict[str, str] = {
+    **dict.fromkeys(("", "yes", "y", "true", "1", "是", "允许", "开放", "permissive", "destination", "designated"), OPEN),
+    **dict.fromkeys(("no", "n", "false", "0", "否", "禁止", "禁行", "禁止通行", "禁止机动车"), CLOSED),
+    **dict.fromkeys(("private", "专用", "内部", "私有", "私人"), PRIVATE),
 }
 _DEFAULT_COLUMNS = {"class": ("highway", "class"), "speed": ("speed_kmh",), "oneway": ("oneway",)}
 _KEY_M = 0.01  # vertices closer than this (metres) are one node
@@ -111,6 +129,7 @@ def read_road_lines(
     direction = _directions(frame, oneway_col, label)
     names = (frame["name"].fillna("").astype(str).to_numpy(dtype=object) if "name" in frame
              else np.full(len(frame), "", dtype=object))
+    access = {code: _access(frame, code, label) for code in ("access", "foot")}
 
     parts, feature = _line_parts(frame, label)
     counts = {"lines_read": len(frame), "lines_outside": 0}
@@ -130,7 +149,7 @@ def read_road_lines(
     node, lon, lat, line, snapped, inserted = _topology(parts, snap_m)
     counts.update(ends_snapped=snapped, vertices_inserted=inserted)
     attrs = {"highway": highway[feature], "name": names[feature], "maxspeed_kmh": speed[feature],
-             "oneway": direction[feature] != 0}
+             "oneway": direction[feature] != 0, **{code: values[feature] for code, values in access.items()}}
     edges = segment_table(node, lon, lat, line, attrs)
     counts["segments"] = len(edges)
     log.info("%s: %d road segments from %d lines (%d ends snapped, %d vertices inserted)",
@@ -201,6 +220,23 @@ def _speeds(frame: pd.DataFrame, column: str | None, label: str) -> np.ndarray:
         rows = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in bad[:10])
         raise InputError(f"{label}: field '{column}': {len(bad)} speeds are not numbers of km/h > 0: {rows}")
     return speed
+
+
+def _access(frame: pd.DataFrame, column: str, label: str) -> np.ndarray:
+    """The access code (ACCESS_CODES) of each line from its optional `access` or `foot` column."""
+    out = np.full(len(frame), OPEN, dtype=object)
+    if column not in frame:
+        return out
+    for i, value in enumerate(frame[column]):
+        if pd.isna(value):
+            continue
+        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        code = _ACCESS_VALUES.get(text.strip().lower())
+        if code is None:
+            raise InputError(f"{label}: row {i + 1}, field '{column}': access value {value!r} is not understood "
+                             f"(expected {' / '.join(ACCESS_CODES)}, or 是/否/专用; empty means open)")
+        out[i] = code
+    return out
 
 
 def _directions(frame: pd.DataFrame, column: str | None, label: str) -> np.ndarray:

@@ -8,6 +8,12 @@ clipped extracts and the split into segments are then array operations.
 Ways split at junctions (nodes used more than once by the routable ways) and at their ends; a way
 whose nodes are partly missing from the file (an extract clipped without `complete_ways`) splits at
 the gaps instead of failing.
+
+Each way's access tags become the `access` (motor vehicles) and `foot` codes of its segments, read as
+OSRM's car and foot profiles read them: the most specific tag present decides (`motorcar`, then
+`motor_vehicle`, `vehicle`, `access` for cars; `foot`, then `access` for walking), and service roads
+that are no through roads for the public (`service=parking_aisle`, `parking`, `driveway`, `private`,
+`emergency_access`) are closed to motor traffic whatever their other tags. docs/roads.md has the rules.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ import shapely
 
 from healthreach._errors import InputError
 from healthreach.layers.roads.table import (
+    CLOSED,
+    OPEN,
+    PRIVATE,
     ROUTABLE_CLASSES,
     Progress,
     RoadsRead,
@@ -40,6 +49,13 @@ _ROUNDABOUTS = frozenset({"roundabout", "circular"})
 _CHUNK_BYTES = 64 * 2**20  # node text parsed per block (bounded memory on province files)
 _ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")  # OPL writes special characters as %<hex code point>%
 _NODE_TAGS = re.compile(rb" T\S*")
+# Most specific first, as OSRM's profiles read them (car.lua `access_tags_hierarchy`, foot.lua).
+_MOTOR_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")
+_FOOT_KEYS = ("foot", "access")
+# Service roads that are no through road for the public (osmnx's `drive` filter; OSRM forbids
+# emergency_access and crawls the rest): kept out of the driving networks, still walked.
+_SERVICE_PRIVATE = frozenset({"parking_aisle", "parking", "driveway", "private"})
+_SERVICE_CLOSED = frozenset({"emergency_access"})
 
 
 def read_osm(path: str | Path, *, area: shapely.Geometry | None = None,
@@ -143,7 +159,8 @@ def _read_ways(path: Path, say: Progress, folder: str
     """Node ids of the routable ways (flat, one-way roads drawn in driving direction), way offsets, tags."""
     opl = _filtered_opl(path, osmium.osm.WAY, osmium.filter.KeyFilter("highway"), folder)
     node_lists: list[str] = []
-    attrs: dict[str, list[object]] = {"highway": [], "name": [], "maxspeed_kmh": [], "oneway": []}
+    attrs: dict[str, list[object]] = {"highway": [], "name": [], "maxspeed_kmh": [], "oneway": [], "access": [],
+                                      "foot": []}
     backward: list[bool] = []
     seen = 0
     with open(opl, encoding="utf-8") as lines:
@@ -167,6 +184,8 @@ def _read_ways(path: Path, say: Progress, folder: str
                                          else float("nan"))
             attrs["oneway"].append(oneway_tag in _FORWARD or back or (
                 _unescape(tags.get("junction", "")) in _ROUNDABOUTS and oneway_tag != "no"))
+            attrs["access"].append(motor_access(tags))
+            attrs["foot"].append(foot_access(tags))
     say(f"{path.name}: {len(node_lists):,} routable ways of {seen:,} highway ways")
     sizes = np.array([s.count(",") + 1 for s in node_lists], dtype=np.int64)
     starts = np.r_[0, np.cumsum(sizes)]
@@ -178,6 +197,32 @@ def _read_ways(path: Path, say: Progress, folder: str
     for w in np.flatnonzero(backward):
         refs[starts[w]:starts[w + 1]] = refs[starts[w]:starts[w + 1]][::-1].copy()
     return refs, starts, attrs
+
+
+def _code(tags: dict[str, str], keys: tuple[str, ...]) -> str:
+    """The access code the most specific of `keys` present gives (open when none is tagged)."""
+    for key in keys:
+        if key in tags:
+            value = _unescape(tags[key]).strip().lower()
+            # Other values (destination, agricultural, delivery, permissive, designated, ...) leave the
+            # road open: the residents and ambulances measured here drive to the places it serves.
+            return CLOSED if value == "no" else PRIVATE if value == "private" else OPEN
+    return OPEN
+
+
+def motor_access(tags: dict[str, str]) -> str:
+    """Motor-vehicle access code (`yes`, `no`, `private`) of a way's tags (OPL-escaped values)."""
+    service = _unescape(tags.get("service", ""))
+    if service in _SERVICE_CLOSED:
+        return CLOSED
+    if service in _SERVICE_PRIVATE:
+        return PRIVATE
+    return _code(tags, _MOTOR_KEYS)
+
+
+def foot_access(tags: dict[str, str]) -> str:
+    """Walking access code (`yes`, `no`, `private`) of a way's tags (OPL-escaped values)."""
+    return _code(tags, _FOOT_KEYS)
 
 
 def _read_nodes(path: Path, wanted: np.ndarray, say: Progress, folder: str

@@ -2,7 +2,10 @@
 
 The edge table is a GeoDataFrame in WGS84 with one row per road segment between two junctions or
 ends: `u`, `v` (int64 node ids), `highway` (OSM class), `name`, `maxspeed_kmh` (NaN when absent),
-`oneway` (True: only u -> v may be driven), `length_m` (metres) and a LineString from u to v.
+`oneway` (True: only u -> v may be driven), `access` (may motor vehicles use it: `yes`, `no` or
+`private`), `foot` (may people walk on it: the same codes), `length_m` (metres) and a LineString from
+u to v. A table without `access` or `foot` (or with an empty cell) means open: hand-built tables and
+roads a scenario adds need not carry them. docs/roads.md gives the rules.
 
 Two readers fill it: `osm` (OSM `.osm`, `.osm.bz2`, `.osm.pbf` with pyosmium) and `lines`
 (Shapefile / GeoPackage / GeoJSON lines with a class and/or speed column). Both describe roads as
@@ -28,7 +31,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-EDGE_COLUMNS = ["u", "v", "highway", "name", "maxspeed_kmh", "oneway", "length_m", "geometry"]
+EDGE_COLUMNS = ["u", "v", "highway", "name", "maxspeed_kmh", "oneway", "access", "foot", "length_m", "geometry"]
+OPEN, CLOSED, PRIVATE = "yes", "no", "private"
+"""Codes of the `access` (motor vehicles) and `foot` columns."""
+ACCESS_CODES = (OPEN, CLOSED, PRIVATE)
 OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".xml")
 LINE_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
 DEFAULT_BUFFER_M = 20000.0
@@ -86,7 +92,8 @@ def segment_table(
     """Edge table from roads given as node sequences (one "piece" per unbroken run of nodes).
 
     `node_ids`, `lon`, `lat` (degrees) and `piece` are per node occurrence, pieces contiguous and in
-    drawing order; `piece_attrs` holds `highway`, `name`, `maxspeed_kmh` and `oneway` per piece.
+    drawing order; `piece_attrs` holds `highway`, `name`, `maxspeed_kmh`, `oneway` and optionally
+    `access` and `foot` (ACCESS_CODES; open when not given) per piece.
     Pieces split at their ends and at every node that occurs more than once in the whole input;
     lengths are geodesic metres on the WGS84 ellipsoid.
     """
@@ -120,6 +127,8 @@ def segment_table(
             "name": np.asarray(piece_attrs["name"], dtype=object)[seg_piece],
             "maxspeed_kmh": np.asarray(piece_attrs["maxspeed_kmh"], dtype=float)[seg_piece],
             "oneway": np.asarray(piece_attrs["oneway"], dtype=bool)[seg_piece],
+            **{code: (np.asarray(piece_attrs[code], dtype=object)[seg_piece] if code in piece_attrs
+                      else np.full(len(a), OPEN, dtype=object)) for code in ("access", "foot")},
             "length_m": length,
         },
         geometry=geoms,
@@ -132,6 +141,6 @@ def empty_edge_table() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"u": np.zeros(0, np.int64), "v": np.zeros(0, np.int64), "highway": np.zeros(0, object),
          "name": np.zeros(0, object), "maxspeed_kmh": np.zeros(0), "oneway": np.zeros(0, bool),
-         "length_m": np.zeros(0)},
+         "access": np.zeros(0, object), "foot": np.zeros(0, object), "length_m": np.zeros(0)},
         geometry=gpd.GeoSeries([], crs="EPSG:4326").array, crs="EPSG:4326",
     )
