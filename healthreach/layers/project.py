@@ -99,6 +99,23 @@ def validate_project(path: str | Path) -> pd.DataFrame:
     return problems.frame()
 
 
+def declared_inputs(path: str | Path) -> tuple[str | None, list[Path]]:
+    """The project's name and every file it names (itself and its layers), without reading the layers
+    and whatever is wrong with it: what a command must not overwrite even when the project is invalid."""
+    path = Path(path)
+    doc = _read_yaml(path, Problems())
+    files = [path.resolve()]
+    if doc is None:
+        return None, files
+    layers = doc.get("layers")
+    for entry in layers.values() if isinstance(layers, dict) else []:
+        raw = entry.get("path") if isinstance(entry, dict) else entry
+        if isinstance(raw, str) and raw.strip():
+            files.append((path.resolve().parent / raw).resolve())
+    name = doc.get("name")
+    return (str(name).strip() or None) if isinstance(name, (str, int)) else None, files
+
+
 def _build(path: Path, problems: Problems) -> Project | None:
     label = path.name
     doc = _read_yaml(path, problems)

@@ -2,8 +2,12 @@
 Excel and run.json."""
 from __future__ import annotations
 
+import html
 import logging
+import re
+import secrets
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +18,11 @@ from shapely.geometry import LineString
 
 from healthreach.config import RunConfig
 from healthreach.coverage.result import AnalysisResult
-from healthreach.maps import labels
+from healthreach.maps import exports, labels
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.exports import (
     atomic_write,
     write_csv,
-    write_gpkg,
     write_json,
     write_shapefile,
     write_xlsx,
@@ -38,6 +41,26 @@ BASELINE_FILES = ("coverage_map.html", "coverage_map.png", "coverage_curve.png",
                   "catchments.gpkg", "catchments.qml", "facilities.gpkg", "standards.csv", "summary.xlsx",
                   "run.json", "shp")
 LINK_TIER = "township"
+RUN_ID_META = "healthreach-run-id"
+"""Name of the HTML maps' <meta> tag carrying the run id of run.json."""
+_HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+def new_run_id() -> str:
+    """A run id: UTC time and random hex, e.g. 20240501T083000Z-3f9a1c2e (sorts by time)."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def output_names() -> tuple[str, ...]:
+    """Names (glob patterns) of everything write_outputs may put in an output folder."""
+    return (*BASELINE_FILES, *(f"{name}.csv" for name in CSV_TABLES), "compare.csv", "scenario_*")
+
+
+def with_run_id(page: str, run_id: str) -> str:
+    """An HTML page with a <meta name="healthreach-run-id"> tag as the first element of its head."""
+    tag = f'\n<meta name="{RUN_ID_META}" content="{html.escape(run_id)}">'
+    found = _HEAD.search(page)
+    return page[:found.end()] + tag + page[found.end():] if found else tag.lstrip() + "\n" + page
 
 
 def write_text(text: str, path: Path) -> Path:
@@ -115,15 +138,21 @@ def write_outputs(
     """Write the baseline outputs, and each scenario's, into `out_dir`; every file atomically.
 
     `config.output` chooses the language, the maps' optional tile layer, and the shapefiles' code page
-    and CRS (GeoPackages stay WGS84).
+    and CRS (GeoPackages stay WGS84). The record's `run_id` (run.json) is carried by every GeoPackage
+    layer, HTML map and the workbook, so files of different runs are told apart.
     """
     options = config.output
     lang, basemap, basemap_key = options.lang, options.basemap, options.basemap_key
     shp_encoding, out_crs = options.shp_encoding, options.out_crs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record = provenance if provenance is not None else result.provenance
-    write_text(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key),
+    record = dict(provenance if provenance is not None else result.provenance)
+    run_id = str(record.setdefault("run_id", new_run_id()))
+
+    def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, **kwargs: Any) -> Path:
+        return exports.write_gpkg(gdf, path, layer, run_id=run_id, **kwargs)
+
+    write_text(with_run_id(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key), run_id),
                out / "coverage_map.html")
     write_coverage_map_png(result, out / "coverage_map.png", lang=lang, sources=_sources(result, record, lang))
     runs = [(labels.text("baseline", lang), result.villages)]
@@ -153,14 +182,14 @@ def write_outputs(
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
         write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False)
-        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, lang=lang,
-                                     basemap=basemap, basemap_key=basemap_key),
+        write_text(with_run_id(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title,
+                                                 lang=lang, basemap=basemap, basemap_key=basemap_key), run_id),
                    out / f"scenario_{outcome.name}.html")
         sheets[f"scenario {outcome.name}"] = outcome.table
         if len(outcome.standards_changes):
             sheets[f"rules {outcome.name}"] = outcome.standards_changes
     if outcomes:
         write_csv(pd.concat([o.table for o in outcomes], ignore_index=True), out / "compare.csv")
-    write_xlsx(sheets, out / "summary.xlsx")
+    write_xlsx(sheets, out / "summary.xlsx", run_id=run_id)
     write_json(record, out / "run.json")
     return out
