@@ -252,20 +252,21 @@ def _cpg(path: Path) -> tuple[Path, str] | None:
     return None
 
 
-def dbf_text_rows(dbf: Path) -> list[bytes]:
-    """The raw bytes of every record's text (C) fields in a dBASE file, deleted records left out (as
-    GDAL reads them), so their encoding can be judged row by row."""
+def dbf_text_cells(dbf: Path) -> tuple[list[str], list[list[bytes]]]:
+    """The text (C) field names of a dBASE file and, per record, the raw bytes of those fields
+    (deleted records left out, as GDAL reads them), so their encoding can be judged cell by cell."""
     data = dbf.read_bytes()
     if len(data) < 32:
-        return []
+        return [], []
     count = int.from_bytes(data[4:8], "little")
     header, size = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
-    fields, offset = [], 1
+    names, fields, offset = [], [], 1
     for pos in range(32, header - 31, 32):
         if data[pos] == 0x0D:
             break
         length = data[pos + 16]
         if chr(data[pos + 11]) == "C":
+            names.append(data[pos:pos + 11].split(b"\0")[0].decode("latin-1"))
             fields.append((offset, length))
         offset += length
     rows = []
@@ -274,8 +275,8 @@ def dbf_text_rows(dbf: Path) -> list[bytes]:
         if len(record) < size:
             break
         if record[:1] != b"*":
-            rows.append(b"".join(record[start:start + length] for start, length in fields))
-    return rows
+            rows.append([record[start:start + length] for start, length in fields])
+    return names, rows
 
 
 def _rows_text(rows: list[int]) -> str:
@@ -290,29 +291,35 @@ def _dbf_text_sound(spec: LayerSpec, problems: Problems) -> bool:
     if dbf is None:
         return True
     try:
-        rows = dbf_text_rows(dbf)
+        names, rows = dbf_text_cells(dbf)
     except OSError:
         return True  # the reader reports an unreadable file
-    utf8, other = [], []
-    for number, raw in enumerate(rows, start=1):
-        if raw.isascii():
-            continue
-        try:
-            raw.decode("utf-8")
-            utf8.append(number)
-        except UnicodeDecodeError:
-            other.append(number)
+    utf8: dict[int, set[str]] = {}
+    other: dict[int, set[str]] = {}
+    for number, cells in enumerate(rows, start=1):
+        for name, raw in zip(names, cells):
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                utf8.setdefault(number, set()).add(name)
+            except UnicodeDecodeError:
+                other.setdefault(number, set()).add(name)
     if utf8 and other:
-        problems.error(spec.label, f"text mixes encodings: {_rows_text(utf8)} are UTF-8, {_rows_text(other)} "
-                       "are not (GBK or another code page)", field="encoding",
-                       suggestion="expected one encoding for the whole file; re-save the rows of one kind "
+        def described(cells: dict[int, set[str]]) -> str:
+            fields = sorted(set().union(*cells.values()))
+            return f"{_rows_text(sorted(cells))} (field{'s' if len(fields) > 1 else ''} {', '.join(fields)})"
+
+        problems.error(spec.label, f"text mixes encodings: {described(utf8)} UTF-8, {described(other)} not "
+                       "UTF-8 (GBK or another code page)", field="encoding",
+                       suggestion="expected one encoding for the whole file; re-save the cells of one kind "
                                   "(e.g. in QGIS with the right encoding) so the names are not garbled")
         return False
     cpg = _cpg(spec.path)
     chinese_page = cpg is not None and cpg[1].upper().replace("-", "") in _CHINESE_CODE_PAGES
     if spec.encoding is None and chinese_page and utf8:
         problems.error(spec.label, f"its .cpg file {cpg[0].name} says {cpg[1]}, but the text is UTF-8 "
-                       f"({_rows_text(utf8)})", field="encoding",
+                       f"({_rows_text(sorted(utf8))})", field="encoding",
                        suggestion=f"expected a .cpg naming the text's encoding: write UTF-8 in {cpg[0].name}, "
                                   "or state encoding: utf-8 for this layer")
         return False

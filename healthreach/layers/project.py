@@ -185,7 +185,7 @@ def _read_yaml(path: Path, problems: Problems) -> dict[str, Any] | None:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problems.error(label, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                       suggestion="save the project file as UTF-8")
+                       suggestion="expected UTF-8 text: save the project file as UTF-8")
         return None
     except OSError as exc:
         problems.error(label, f"cannot be read: {exc.strerror}", suggestion="expected a readable project file")
@@ -270,8 +270,8 @@ def _layer_spec(role: str, entry: object, base: Path, label: str, problems: Prob
         return None
     path = (base / raw_path).resolve()
     if not path.is_file():
-        problems.error(raw_path, f"file not found: {path}", field=f"{where}.path",
-                       suggestion="expected a path relative to the project file")
+        problems.error(raw_path, f"{path} is a folder" if path.is_dir() else f"file not found: {path}",
+                       field=f"{where}.path", suggestion="expected a path relative to the project file")
         ok = False
     layer_crs = None
     if entry.get("crs") is not None:

@@ -131,6 +131,10 @@ def id_text(value: object) -> str:
     return str(value).strip()
 
 
+MAX_COUNT = 1_000_000_000
+"""Largest count (persons, beds, vehicles) a single row may hold."""
+
+
 def parse_count(value: object) -> tuple[int | None, str]:
     """A whole non-negative count (persons, beds, vehicles) from a cell; (None, '') when empty.
 
@@ -156,6 +160,8 @@ def parse_count(value: object) -> tuple[int | None, str]:
         return None, f"'{value}' is negative"
     if not number.is_integer():
         return None, f"'{value}' is not a whole number"
+    if number > MAX_COUNT:  # beyond any village or facility, and beyond what the tables can add up
+        return None, f"'{value}' is too large (expected at most {MAX_COUNT:,})"
     return int(number), ""
 
 
