@@ -226,8 +226,8 @@ def _read_vector(spec: LayerSpec, problems: Problems) -> gpd.GeoDataFrame | None
             logger.info("%s: no .cpg file; text decoded as %s", spec.label, encoding)
         return frame
     if spec.encoding is None and _has_cpg(spec.path):
-        cpg_file, cpg = _cpg(spec.path) or (spec.path.with_suffix(".cpg"), "?")
-        problems.error(spec.label, f"text does not decode as {cpg}, the encoding its .cpg file {cpg_file.name} names",
+        cpg = spec.path.with_suffix(".cpg").read_text(encoding="ascii", errors="replace").strip()
+        problems.error(spec.label, f"text does not decode as {cpg}, the encoding its .cpg file names",
                        field="encoding", suggestion="the .cpg is probably wrong; state the real encoding under "
                        "encoding: (e.g. gbk for files from ArcGIS on Chinese Windows)")
     elif spec.encoding is None:

@@ -393,7 +393,7 @@ def _read_yaml(path: Path, problems: _Problems, line: int, origin: Path | None) 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if origin is None:
-            raise InputError(f"{path}: scenario file not found") from None
+            raise InputError(f"{path}: scenario file not found (expected a scenario file, YAML)") from None
         problems.add(origin, line, "extends", f"file {path} does not exist (expected a scenario file)")
         return None
     except UnicodeDecodeError as exc:

@@ -26,6 +26,9 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHECKOUT), os.environ.ge
        "COLUMNS": "1000", "PYTHONWARNINGS": "ignore"}
 PLAIN = os.environ.get("HEALTHREACH_HOSTILE_SUBPROCESS") == "1"
 TIMEOUT_S = 300.0
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+"""A "billion laughs" YAML mapping: nine levels of nine aliases, 387 million strings once expanded."""
 
 _SERVER = textwrap.dedent(r'''
     import json, os, sys, time, traceback

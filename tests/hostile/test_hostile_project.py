@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Hostile, sample_project
+from hostile_cli import BOMB
 
-BOMB = "".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + BOMB  # nine levels of nine: 387 million strings
 
 
 def test_missing_project_file(case: Hostile) -> None:
