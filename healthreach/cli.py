@@ -21,9 +21,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     help="healthreach: who can reach care, how fast, and what a new clinic or ambulance station would change.",
 )
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 # Every message that holds user text (file names, cell values, project names) goes through
-# rich.markup.escape: a value such as `[/]` or `[longitude, latitude]` is text, not markup.
+# rich.markup.escape: a value such as `[/]` or `[longitude, latitude]` is text, not markup; no emoji
+# codes (`existing:castle:`), no highlighting, and no line breaks inside a message (paths stay whole).
 
 
 class Steps:

@@ -99,7 +99,7 @@ def check_overlap(given: Path, reads: Iterable[Path], writes: Iterable[Path]) ->
     for read in dict.fromkeys(_real(Path(r)) for r in reads):
         for write in writes:
             if read == write or write in read.parents:
-                raise UsageError(f"--out {given}: writing {write} would replace the input {read}; choose an "
+                raise UsageError(f"--out {given}: writing {write} would replace the input {read}; expected an "
                                  "output folder that holds no input")
 
 
@@ -113,7 +113,8 @@ def _check_writable_folder(given: Path, folder: Path) -> None:
     except (FileExistsError, NotADirectoryError):
         raise UsageError(f"--out {given}: a part of {parent} is a file (expected folders)") from None
     except OSError as exc:
-        raise UsageError(f"--out {given}: cannot create {parent} ({exc.strerror})") from None
+        raise UsageError(f"--out {given}: cannot create {parent} ({exc.strerror}); expected a folder this user "
+                         "can write") from None
     for place in ((parent, folder) if folder.exists() else (parent,)):
         if not os.access(place, os.W_OK | os.X_OK):
             raise UsageError(f"--out {given}: {place} is read-only (expected a folder this user can write)")
@@ -143,7 +144,7 @@ def plan_out(out: Path, reads: Iterable[Path], *, run_id: str | None = None, who
     given = Path(out)
     target = _real(given)
     if target == target.parent:
-        raise UsageError(f"--out {given}: the root folder cannot be an output folder")
+        raise UsageError(f"--out {given}: the root folder cannot be an output folder (expected a folder of its own)")
     plan = OutPlan(given=given, target=target, run_id=run_id or new_run_id())
     names = list(files)
     writes = [plan.target, plan.staging, plan.lock, plan.parts] if whole_folder else \
@@ -155,8 +156,8 @@ def plan_out(out: Path, reads: Iterable[Path], *, run_id: str | None = None, who
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise UsageError(f"--out {given}: {target} holds files healthreach did not write ({shown}); a run "
-                             "replaces its whole output folder, so choose a new or empty folder, or one of an "
-                             "earlier run")
+                             "replaces its whole output folder, so expected a new or empty folder, or one of "
+                             "an earlier run")
     return plan
 
 
@@ -174,11 +175,13 @@ def locked(plan: OutPlan) -> Iterator[None]:
         try:
             fd = os.open(plan.lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UsageError(f"--out {plan.given}: cannot create the lock file {plan.lock} ({exc.strerror})") from None
+            raise UsageError(f"--out {plan.given}: cannot create the lock file {plan.lock} ({exc.strerror}); expected "
+                             "a folder this user can write") from None
         if not _try_lock(fd):
             os.close(fd)
             raise UsageError(f"--out {plan.given}: another healthreach run is writing {plan.target} (it holds "
-                             f"{plan.lock}); wait for it to finish or choose another output folder")
+                             f"{plan.lock}); expected a folder no other run is writing: wait for it to finish "
+                             "or choose another output folder")
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(plan.lock))
         except FileNotFoundError:
@@ -295,7 +298,8 @@ def staged(plan: OutPlan) -> Iterator[Path]:
         try:
             plan.staging.mkdir()
         except OSError as exc:
-            raise UsageError(f"--out {plan.given}: cannot create {plan.staging} ({exc.strerror})") from None
+            raise UsageError(f"--out {plan.given}: cannot create {plan.staging} ({exc.strerror}); expected a folder "
+                             "this user can write") from None
         try:
             yield plan.staging
             put_in_place(plan)

@@ -94,7 +94,8 @@ def check_scheduler(address: str | None) -> None:
     try:
         socket.create_connection((host, port), timeout=SCHEDULER_PROBE_S).close()
     except OSError as exc:
-        raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc.strerror or exc})") from None
+        raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc.strerror or exc}); "
+                         "expected a running scheduler at that address") from None
 
 
 def output_options(project: Project, options: Options) -> OutputOptions:
@@ -104,14 +105,15 @@ def output_options(project: Project, options: Options) -> OutputOptions:
     if options.basemap == "tianditu":
         key = project.basemap_key or os.environ.get(TIANDITU_ENV, "").strip() or None
         if not key:
-            raise UsageError("--basemap tianditu needs a Tianditu key: set basemap_key: in the project file "
-                             f"or the {TIANDITU_ENV} environment variable")
+            raise UsageError("--basemap tianditu needs a Tianditu key: expected basemap_key: in the project "
+                             f"file or the {TIANDITU_ENV} environment variable")
     west, south, east, north = project.villages.to_crs(4326).total_bounds
     out_crs = resolve_out_crs(options.out_crs, project.crs, centre=((west + east) / 2, (south + north) / 2))
     if not pyproj.CRS.from_user_input(out_crs).is_geographic:
         problem = extent_problem(out_crs, (west, south, east, north))
         if problem is not None:
-            raise UsageError(f"--out-crs {options.out_crs}: {problem}")
+            raise UsageError(f"--out-crs {options.out_crs}: {problem}; expected wgs84, cgcs2000, gk or an EPSG "
+                             "code meant for the area")
     return OutputOptions(lang=options.lang, basemap=options.basemap, basemap_key=key,
                          shp_encoding=shapefile_encoding(options.shp_encoding), out_crs=out_crs)
 

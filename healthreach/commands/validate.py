@@ -29,13 +29,13 @@ def validate_inputs(project_path: str | Path, *, out: Path | None = None,
     name, files = declared_inputs(project_path)
     plan = plan_out(out if out is not None else default_out(name or Path(project_path).stem), files,
                     whole_folder=False, files=[REPORT])
-    say(f"checking {Path(project_path).name}")
-    report = validate_project(project_path)
-    if not (report["severity"] == "error").any():
-        project = load_project(project_path)
-        say(f"checking points against the roads in {project.roads.path.name}")
-        settings = settings_from_parameters(project.parameters, source=str(project.path))
-        edges = read_project_roads(project, progress=say)
-        report = pd.concat([report, network_problems(project, edges, settings)], ignore_index=True)
-    with writing_files(plan, [REPORT]) as folder:
+    with writing_files(plan, [REPORT]) as folder:  # locked and writable before any check runs
+        say(f"checking {Path(project_path).name}")
+        report = validate_project(project_path)
+        if not (report["severity"] == "error").any():
+            project = load_project(project_path)
+            say(f"checking points against the roads in {project.roads.path.name}")
+            settings = settings_from_parameters(project.parameters, source=str(project.path))
+            edges = read_project_roads(project, progress=say)
+            report = pd.concat([report, network_problems(project, edges, settings)], ignore_index=True)
         return report, write_csv(report, folder / REPORT)

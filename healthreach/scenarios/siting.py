@@ -129,7 +129,8 @@ def _point_file(path: Path) -> gpd.GeoDataFrame:
         if path.suffix.lower() == ".csv":
             table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
             if not {"lon", "lat"} <= set(table.columns):
-                raise InputError(f"{path}: candidate CSV needs columns lon and lat (WGS84); has {list(table.columns)}")
+                raise InputError(f"{path}: candidate CSV needs columns lon and lat (WGS84); has {list(table.columns)} "
+                                 "(expected lon and lat in decimal degrees)")
             lon, lat = (pd.to_numeric(table[c].str.strip(), errors="coerce").to_numpy(float) for c in ("lon", "lat"))
             bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
             if bad.any():
@@ -139,8 +140,11 @@ def _point_file(path: Path) -> gpd.GeoDataFrame:
             frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
         else:
             frame = gpd.read_file(path).to_crs("EPSG:4326")
+    except InputError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: cannot read candidate sites ({exc})") from exc
+        raise InputError(f"{path}: cannot read candidate sites ({exc}); expected a point layer or a CSV with "
+                         "columns lon and lat") from exc
     usable = frame.geometry.notna() & ~frame.geometry.is_empty
     if not usable.all() or not frame.geom_type.eq("Point").all():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(~(usable & frame.geom_type.eq("Point")))[:10])

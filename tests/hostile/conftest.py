@@ -31,9 +31,10 @@ import healthreach  # noqa: E402
 SAMPLE = Path(healthreach.__file__).resolve().parent / "data" / "samples" / "county"
 REPORT = os.environ.get("HEALTHREACH_HOSTILE_REPORT")
 PREVIOUS_ID = "20000101T000000Z-previous"
-EXPECTED_WORDS = ("expected", " — ", "did you mean", "known:")
-"""A message says what was expected: in these words, or as the suggestion a problem line gives after
-its dash ("file, row 3, field 'kind': unknown kind 'x' — closest known kind: ...")."""
+EXPECTED_WORDS = ("expected", " — ", "did you mean", "known:", "must be one of", "should be")
+"""A message says what was expected: in these words, as the suggestion a problem line gives after its
+dash ("file, row 3, field 'kind': unknown kind 'x' — closest known kind: ..."), or in the words of the
+command-line parser ("Input should be a valid integer")."""
 
 
 @pytest.fixture(scope="session")
