@@ -21,7 +21,9 @@ from pathlib import Path
 
 import healthreach
 
-CHECKOUT = Path(healthreach.__file__).resolve().parents[1]
+CHECKOUT = Path(os.environ.get("HEALTHREACH_HOSTILE_CHECKOUT") or Path(healthreach.__file__).resolve().parents[1])
+"""The healthreach the command line runs: this one, unless HEALTHREACH_HOSTILE_CHECKOUT names another
+checkout (to count what an older version did with the same cases)."""
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHECKOUT), os.environ.get("PYTHONPATH", "")]),
        "COLUMNS": "1000", "PYTHONWARNINGS": "ignore"}
 PLAIN = os.environ.get("HEALTHREACH_HOSTILE_SUBPROCESS") == "1"
