@@ -18,11 +18,12 @@ from shapely.geometry import LineString
 
 from healthreach.config import RunConfig
 from healthreach.coverage.result import AnalysisResult
-from healthreach.maps import exports, labels
+from healthreach.maps import labels
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.exports import (
     atomic_write,
     write_csv,
+    write_gpkg,
     write_json,
     write_shapefile,
     write_xlsx,
@@ -149,9 +150,6 @@ def write_outputs(
     record = dict(provenance if provenance is not None else result.provenance)
     run_id = str(record.setdefault("run_id", new_run_id()))
 
-    def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, **kwargs: Any) -> Path:
-        return exports.write_gpkg(gdf, path, layer, run_id=run_id, **kwargs)
-
     write_text(with_run_id(coverage_map_html(result, lang=lang, basemap=basemap, basemap_key=basemap_key), run_id),
                out / "coverage_map.html")
     write_coverage_map_png(result, out / "coverage_map.png", lang=lang, sources=_sources(result, record, lang))
@@ -160,12 +158,12 @@ def write_outputs(
     write_coverage_curve_png(runs, out / "coverage_curve.png", lang=lang, title=result.project_name)
     links = village_links(result.villages, result.facilities)
     # Each output GeoPackage starts afresh with its first layer, so no layer of an earlier run lingers.
-    write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False)
-    write_gpkg(links, out / "villages.gpkg", "village_links")
-    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments", keep_other_layers=False)
+    write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False, run_id=run_id)
+    write_gpkg(links, out / "villages.gpkg", "village_links", run_id=run_id)
+    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments", keep_other_layers=False, run_id=run_id)
     for name, layer in result.layers.items():
-        write_gpkg(layer, out / "catchments.gpkg", name)
-    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False)
+        write_gpkg(layer, out / "catchments.gpkg", name, run_id=run_id)
+    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False, run_id=run_id)
     for layer, name in ((result.villages, "villages"), (result.catchments, "catchments"), (links, "village_links")):
         write_shapefile(layer, out / "shp" / f"{name}.shp", encoding=shp_encoding, crs=out_crs)
     _write_styles(result, out, lang)
@@ -181,7 +179,8 @@ def write_outputs(
             write_csv(table, out / f"{name}.csv")
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
-        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False)
+        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False,
+                   run_id=run_id)
         write_text(with_run_id(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title,
                                                  lang=lang, basemap=basemap, basemap_key=basemap_key), run_id),
                    out / f"scenario_{outcome.name}.html")
