@@ -41,6 +41,9 @@ MAX_NAME_BYTES = 120
 """Longest folder name made from a project name (UTF-8 bytes; file systems allow 255)."""
 COMMAND_FILES = ("optimized.yml", "optimize.csv", "validation.csv", "parts")
 """Files the commands add to an output folder (`parts/` is where earlier versions kept parts)."""
+SIDECARS = ("*.gpkg-wal", "*.gpkg-shm", "*.gpkg-journal", "*.aux.xml", ".DS_Store", "._*", "Thumbs.db",
+            "desktop.ini", "~$*", ".~lock.*#")
+"""What GIS programs, spreadsheets and file browsers add beside outputs they open; replaced with them."""
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
@@ -122,7 +125,7 @@ def _check_writable_folder(given: Path, folder: Path) -> None:
 
 def _foreign(folder: Path, extra: Iterable[str]) -> list[str]:
     """Entries of an existing output folder that no healthreach run writes."""
-    known = (*output_names(), *COMMAND_FILES, *extra)
+    known = (*output_names(), *COMMAND_FILES, *SIDECARS, *extra)
     return sorted(entry.name for entry in folder.iterdir()
                   if not any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in known)
                   and not _is_temporary(entry.name))

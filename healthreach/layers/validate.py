@@ -131,10 +131,6 @@ def id_text(value: object) -> str:
     return str(value).strip()
 
 
-MAX_COUNT = 1_000_000_000
-"""Largest count (persons, beds, vehicles) a single row may hold."""
-
-
 def parse_count(value: object) -> tuple[int | None, str]:
     """A whole non-negative count (persons, beds, vehicles) from a cell; (None, '') when empty.
 
@@ -156,12 +152,10 @@ def parse_count(value: object) -> tuple[int | None, str]:
             return None, f"'{value}' is not a number"
     if not math.isfinite(number):
         return None, f"'{value}' is not a finite number"
-    if number < 0:
-        return None, f"'{value}' is negative"
+    if not 0 <= number <= 1e9:  # more than a village or facility holds, and more than the tables can add up
+        return None, f"'{value}' is negative" if number < 0 else f"'{value}' is too large (expected at most 1e9)"
     if not number.is_integer():
         return None, f"'{value}' is not a whole number"
-    if number > MAX_COUNT:  # beyond any village or facility, and beyond what the tables can add up
-        return None, f"'{value}' is too large (expected at most {MAX_COUNT:,})"
     return int(number), ""
 
 

@@ -123,13 +123,16 @@ class Hostile:
         return self.cli.run([str(a) for a in args] + (["--out", out] if out is not None else []), cwd=self.root)
 
     def expect(self, *args: object, code: int, says: tuple[str, ...] = (), out: str | None = "out",
-               previous: bool = False) -> Result:
+               previous: bool = False, extra: dict[str, str] | None = None) -> Result:
         """Run `healthreach ARGS --out OUT` in the case folder and check it failed cleanly (see module doc).
 
-        `previous`: OUT first holds an earlier run's outputs, which must come through byte-identical."""
+        `previous`: OUT first holds an earlier run's outputs (and the `extra` files), which must come
+        through byte-identical."""
         target = self.root / out if out is not None else None
         if previous and target is not None:
             previous_run(target)
+            for name, text in (extra or {}).items():
+                (target / name).write_text(text, encoding="utf-8")
         kept = digest(target) if target is not None and target.exists() else None
         inputs = {**{f"case/{k}": v for k, v in digest(self.root).items() if not _in(k, out)},
                   **{f"sample/{k}": v for k, v in digest(self.sample).items()}}

@@ -120,6 +120,7 @@ class Cli:
         if self.server is not None:
             self.server.stdin.close()  # type: ignore[union-attr]
             self.server.wait(timeout=30)
+            self.server.stdout.close()  # type: ignore[union-attr]
 
 
 def digest(folder: Path) -> dict[str, str]:

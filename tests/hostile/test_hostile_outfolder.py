@@ -203,3 +203,12 @@ def test_default_folder_is_under_maps(case: Hostile) -> None:
     assert result.returncode == 0, result.text
     assert (case.root / "maps" / "黄梁县（合成样例）" / "validation.csv").is_file()
     assert Path(case.root / "maps").is_dir() and not list(case.root.glob(".*"))
+
+
+def test_what_viewers_add_to_an_earlier_run_is_not_foreign(case: Hostile) -> None:
+    """Finder's .DS_Store or the -wal file of a GeoPackage open in QGIS do not make a folder foreign:
+    the run goes on (here to fail on its roads, leaving the folder as it was)."""
+    case.project(f"roads: {case.sample / 'roads.osm'}", "roads: nowhere.osm")
+    result = case.expect("run", "project.yml", code=1, says=("nowhere.osm", "file not found"), previous=True,
+                         extra={".DS_Store": "", "villages.gpkg-wal": "", "~$summary.xlsx": ""})
+    assert "did not write" not in result.text
