@@ -185,7 +185,7 @@ def _read_yaml(path: Path, problems: Problems) -> dict[str, Any] | None:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problems.error(label, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                       suggestion="expected UTF-8 text: save the project file as UTF-8")
+                       suggestion="save the project file as UTF-8")
         return None
     except OSError as exc:
         problems.error(label, f"cannot be read: {exc.strerror}", suggestion="expected a readable project file")

@@ -11,7 +11,6 @@ JSON line (the counts of issue 16's closing note come from it).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -24,12 +23,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hostile_cli import Cli, Result, digest, leftovers  # noqa: E402
+from hostile_cli import Cli, Result, digest, leftovers, record  # noqa: E402
 
 import healthreach  # noqa: E402
 
 SAMPLE = Path(healthreach.__file__).resolve().parent / "data" / "samples" / "county"
-REPORT = os.environ.get("HEALTHREACH_HOSTILE_REPORT")
 PREVIOUS_ID = "20000101T000000Z-previous"
 EXPECTED_WORDS = ("expected", " — ", "did you mean", "known:", "must be one of", "should be")
 """A message says what was expected: in these words, as the suggestion a problem line gives after its
@@ -165,13 +163,8 @@ def _in(relative: str, out: str | None) -> bool:
 
 def _record(name: str, args: tuple[object, ...], result: Result, code: int, changed: list[str],
             untouched: bool) -> None:
-    if not REPORT:
-        return
-    line = json.dumps({"case": name, "args": [str(a) for a in args], "code": result.returncode, "expected": code,
-                       "traceback": "Traceback" in result.text, "inputs_changed": len(changed),
-                       "out_untouched": untouched}, ensure_ascii=False)
-    with open(REPORT, "a", encoding="utf-8") as stream:
-        stream.write(line + "\n")
+    record(kind="case", case=name, args=[str(a) for a in args], code=result.returncode, expected=code,
+           traceback="Traceback" in result.text, inputs_changed=len(changed), out_untouched=untouched)
 
 
 @pytest.fixture

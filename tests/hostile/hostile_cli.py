@@ -123,6 +123,14 @@ class Cli:
             self.server.stdout.close()  # type: ignore[union-attr]
 
 
+def record(**fields: object) -> None:
+    """Append one outcome to HEALTHREACH_HOSTILE_REPORT (a JSON-lines file), when that is set."""
+    report = os.environ.get("HEALTHREACH_HOSTILE_REPORT")
+    if report:
+        with open(report, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(fields, ensure_ascii=False, default=str) + "\n")
+
+
 def digest(folder: Path) -> dict[str, str]:
     """sha256 of every file under `folder` by relative path (so an added sidecar counts as a change)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -18,7 +18,7 @@ import openpyxl
 import pyogrio
 import pytest
 import yaml
-from hostile_cli import ENV, digest, leftovers
+from hostile_cli import ENV, digest, leftovers, record
 from tiny import HOSTILE_NAMES, WEST, write_tiny
 
 TIMEOUT_S = 600.0
@@ -26,6 +26,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BASELINE = ("coverage_map.html", "coverage_map.png", "coverage_curve.png", "villages.gpkg", "villages.qml",
             "catchments.gpkg", "facilities.gpkg", "standards.csv", "network_qa.csv", "summary.xlsx", "run.json",
             "shp/villages.shp", "shp/catchments.shp", "shp/village_links.shp")
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -81,6 +89,14 @@ def one_complete_run(out: Path, *extra: str, clean: bool = True) -> str:
     return next(iter(ids.values()))  # type: ignore[return-value]
 
 
+def _complete(out: Path) -> bool:
+    try:
+        one_complete_run(out, "compare.csv", clean=False)
+    except (AssertionError, OSError, KeyError, ValueError):
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
@@ -123,7 +139,12 @@ def test_no_formula_reaches_a_spreadsheet(compared: tuple[Path, str, tuple[int, 
     out, _, _ = compared
     workbook = openpyxl.load_workbook(out / "summary.xlsx")
     cells = [cell for sheet in workbook for row in sheet.iter_rows() for cell in row if cell.value is not None]
-    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    raw = []
+    for table in out.rglob("*.csv"):
+        with open(table, encoding="utf-8-sig", newline="") as stream:
+            raw += [c for row in csv.reader(stream) for c in row if c.startswith(FORMULA_STARTS) and not _number(c)]
+    record(kind="formula", xlsx_formula_cells=sum(c.data_type == "f" for c in cells), csv_formula_cells=len(raw))
+    assert not [c.coordinate for c in cells if c.data_type == "f"] and not raw
     risky = [c for c in cells if isinstance(c.value, str) and c.value.startswith(FORMULA_STARTS)]
     assert all(c.data_type == "s" and c.quotePrefix for c in risky)
     texts = {c.value for c in risky}
@@ -135,8 +156,7 @@ def test_no_formula_reaches_a_spreadsheet(compared: tuple[Path, str, tuple[int, 
             for row in csv.reader(stream):
                 for cell in row:
                     seen.add(cell)
-                    if cell.startswith(FORMULA_STARTS):
-                        float(cell)  # only a number may start like a formula: -3.5 stays a number
+                    assert not cell.startswith(FORMULA_STARTS) or _number(cell)  # -3.5 stays a number
     assert f"'{WEST}" in seen and "'-west" in seen
     names = {c.value for c in cells if isinstance(c.value, str)} | seen
     assert any(name in names or f"'{name}" in names for name in HOSTILE_NAMES)
@@ -166,10 +186,14 @@ def test_killed_runs_leave_the_previous_outputs_or_a_complete_new_run(
         process.send_signal(sig)
         code, text = finish(process)
         assert "Traceback" not in text, (sig, point, text)
+        state = "previous" if digest(out) == kept else "new" if _complete(out) else "mixed"
+        record(kind="kill", signal=sig.name, point=point, code=code, folder=state, traceback="Traceback" in text)
         if digest(out) != kept:  # the signal came after the new run was in place
             assert one_complete_run(out, "compare.csv", clean=sig != signal.SIGKILL) != first_id, (sig, point)
+        else:
+            assert code != 0, (sig, point, text)
         if sig != signal.SIGKILL:
-            assert code != 0 and not leftovers(out), (sig, point, code, leftovers(out))
+            assert not leftovers(out), (sig, point, code, leftovers(out))
     # The next run into a folder a SIGKILL left behind clears it and replaces it whole.
     out = tiny / "killed1"
     assert leftovers(out)  # the staging folder (and lock file) of the killed run
