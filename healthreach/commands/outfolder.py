@@ -153,7 +153,6 @@ def plan_out(out: Path, reads: Iterable[Path], *, run_id: str | None = None, who
     writes = [plan.target, plan.staging, plan.lock, plan.parts] if whole_folder else \
         [plan.lock, *(plan.target / n for n in names)]
     check_overlap(given, reads, writes)
-    _check_writable_folder(given, target)
     if whole_folder and target.is_dir():
         foreign = _foreign(target, names)
         if foreign:
@@ -161,6 +160,7 @@ def plan_out(out: Path, reads: Iterable[Path], *, run_id: str | None = None, who
             raise UsageError(f"--out {given}: {target} holds files healthreach did not write ({shown}); a run "
                              "replaces its whole output folder, so expected a new or empty folder, or one of "
                              "an earlier run")
+    _check_writable_folder(given, target)
     return plan
 
 

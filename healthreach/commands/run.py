@@ -16,7 +16,7 @@ from healthreach.maps.exports import hash_file
 from healthreach.maps.outputs import write_outputs
 from healthreach.scenarios.apply import apply_to_project, apply_to_roads
 from healthreach.scenarios.runs import compare
-from healthreach.scenarios.scenario import Scenario, load_scenario
+from healthreach.scenarios.scenario import AddRoad, RoadSpeed, Scenario, load_scenario
 
 Progress = Callable[[str], None]
 SAMPLES: tuple[str, ...] = ("county", "district", "banner")
@@ -78,7 +78,8 @@ def write_run(stage: Path, plan: OutPlan, prepared: Prepared, scenarios: Sequenc
     project, edges, config = prepared.project, prepared.edges, prepared.config
     for scenario in scenarios:  # a change that cannot apply is reported now, not after the baseline
         apply_to_project(project, scenario)
-        apply_to_roads(edges, scenario)
+        if any(isinstance(change, (RoadSpeed, AddRoad)) for change in scenario.changes):
+            apply_to_roads(edges, scenario)
     inputs = dict(project.inputs)
     inputs.update({f"scenario:{s.name}": s.path for s in scenarios})
     hashes = _hashes(inputs)

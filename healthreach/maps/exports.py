@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import glob
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -291,7 +292,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
         df = pd.DataFrame(df).assign(**{df.geometry.name: df.geometry.to_wkt()})
     df = _formula_safe_table(df)
     with atomic_write(path) as temp:
-        df.to_csv(temp, index=False, encoding="utf-8-sig")
+        # CRLF rows (RFC 4180): a carriage return inside a cell then gets the cell quoted, not the row split.
+        df.to_csv(temp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return path
 
 
@@ -457,7 +459,8 @@ def write_xlsx(
         columns = list(table.columns)
         zh_row = [zh_names.get(c) or chinese_header(c) for c in columns]
         header_rows = [columns, zh_row] if any(zh_row) else [columns]
-        for row in [*header_rows, *([_cell_value(v) for v in r] for r in table.itertuples(index=False, name=None))]:
+        body = ([_cell_value(v) for v in r] for r in table.itertuples(index=False, name=None))
+        for row in itertools.chain(header_rows, body):
             sheet.append(row)
             for column, value in enumerate(row, start=1):
                 if isinstance(value, str) and value.startswith(FORMULA_STARTS):

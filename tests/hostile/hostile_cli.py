@@ -98,8 +98,9 @@ class Cli:
         self.calls = 0
         self.server: subprocess.Popen[str] | None = None
         if not PLAIN:
+            # Started in a scratch folder: `python -c` puts its working folder first on sys.path.
             self.server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, text=True, env=ENV)
+                                           stdout=subprocess.PIPE, text=True, env=ENV, cwd=scratch)
 
     def run(self, args: list[str], cwd: Path, timeout: float = TIMEOUT_S) -> Result:
         self.calls += 1
