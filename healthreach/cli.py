@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from healthreach._errors import InputError, UsageError
 from healthreach.commands import (
@@ -27,7 +29,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     help="healthreach: who can reach care, how fast, and what a new clinic or ambulance station would change.",
 )
-console = Console(stderr=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# Every message that holds user text (file names, cell values, project names) goes through
+# rich.markup.escape: a value such as `[/]` or `[longitude, latitude]` is text, not markup; no emoji
+# codes (`existing:castle:`), no highlighting, and no line breaks inside a message (paths stay whole).
 
 
 class Steps:
@@ -40,8 +45,8 @@ class Steps:
 
     def __call__(self, message: str) -> None:
         self.done()
-        self._message, self._started = message, time.perf_counter()
-        self._status = console.status(message)
+        self._message, self._started = escape(message), time.perf_counter()
+        self._status = console.status(self._message)
         self._status.start()
 
     def done(self) -> None:
@@ -58,27 +63,35 @@ def _guarded(action: Callable[[Steps], None]) -> None:
         action(steps)
     except InputError as exc:
         steps.done()
-        console.print(f"[red]Invalid input[/red]\n{exc}", highlight=False)
+        console.print(f"[red]Invalid input[/red]\n{escape(str(exc))}")
         raise typer.Exit(1) from None
     except UsageError as exc:
         steps.done()
-        console.print(f"[red]Usage error:[/red] {exc}", highlight=False)
+        console.print(f"[red]Usage error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    except OSError as exc:  # the file system refused (disk full, permissions changed during the run)
+        steps.done()
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[red]Cannot read or write a file:[/red] {escape(where + (exc.strerror or str(exc)))}; "
+                      "the output folder keeps its previous contents")
+        raise typer.Exit(1) from None
     steps.done()
 
 
 BASEMAP_HELP = ("Optional tile basemap on the maps, off until turned on: none, osm, tianditu (key: basemap_key "
                 "in the project file or TIANDITU_KEY) or amap (layers shown in GCJ-02).")
 WORKERS_HELP = ("Run per county on a local Dask cluster of N worker processes (N > 1; needs two or more county "
-                "polygons in the boundaries layer); finished counties are kept in <out>/parts/ and a repeated "
-                "run resumes.")
+                "polygons in the boundaries layer); finished counties are kept in <out>.parts/ beside the output "
+                "folder until the run completes, so an interrupted run resumes.")
 SCHEDULER_HELP = ("Run per county on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); the output folder must "
                   "be on a file system the workers share.")
 OUT_CRS_HELP = "Shapefile CRS: wgs84 (EPSG:4326), cgcs2000 (EPSG:4490) or gk (the project's CGCS2000 Gauss–Krüger zone)."
 
 
 # Options shared by the commands that write an output folder.
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default maps/<project name>/).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help=(
+    "Output folder (default maps/<project name>/), new or of an earlier run: it is replaced as a whole "
+    "once the new outputs are complete."))]
 LangOpt = Annotated[str, typer.Option("--lang", help="Map language: zh or en.")]
 BasemapOpt = Annotated[str, typer.Option("--basemap", help=BASEMAP_HELP)]
 EncodingOpt = Annotated[str, typer.Option("--shp-encoding", help="Shapefile code page: utf-8 or gbk.")]
@@ -193,10 +206,10 @@ def validate(
         steps.done()
         for row in report.itertuples(index=False):
             colour = "red" if row.severity == "error" else "yellow"
-            console.print(f"[{colour}]{row.severity}[/{colour}] {row.file} row {row.row} ({row.id}) "
-                          f"{row.field}: {row.problem}. {row.suggestion}", highlight=False)
+            text = f"{row.file} row {row.row} ({row.id}) {row.field}: {row.problem}. {row.suggestion}"
+            console.print(f"[{colour}]{escape(str(row.severity))}[/{colour}] {escape(text)}")
         errors = int((report["severity"] == "error").sum()) if len(report) else 0
-        console.print(f"{errors} errors, {len(report) - errors} warnings; report written to {path}")
+        console.print(f"{errors} errors, {len(report) - errors} warnings; report written to {escape(str(path))}")
         if errors:
             raise typer.Exit(1)
 
@@ -204,11 +217,17 @@ def validate(
 
 
 def _report(out_dir: Path) -> None:
-    console.print(f"Outputs written to [bold]{out_dir}[/bold]")
+    console.print(f"Outputs written to [bold]{escape(str(out_dir))}[/bold]")
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does: the staging folder is removed, the lock released."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ below the commands reads the project file or the environment again.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,6 +63,13 @@ class Settings:
 
 CATCHMENT_TYPES = ("auto", "overlap", "split")
 _SCALARS = ("walk_kmh", "access_kmh", "ambulance_factor", "max_snap_m", "small_component_size", "catchment_buffer_m")
+_HIGHEST: dict[str, float] = {"walk_kmh": 30.0, "access_kmh": 30.0, "ambulance_factor": 3.0,
+                              "max_snap_m": 100_000.0, "small_component_size": 1_000_000.0,
+                              "catchment_buffer_m": 10_000.0}
+"""Largest value each scalar parameter may take (km/h, factor, metres): beyond it a typo is likelier."""
+MAX_BAND_MIN = 1440
+"""Longest band (minutes): a day."""
+MAX_SPEED_KMH = 300.0
 _BANDS = ("bands_min", "service_bands_min", "regional_bands_min")
 CAPACITY_TIERS = ("township", "village")
 
@@ -70,7 +78,9 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
     """Settings with a project's `parameters:` applied.
 
     Understood keys: `walk_kmh`, `access_kmh`, `ambulance_factor`, `max_snap_m`, `small_component_size`
-    (road junctions), `catchment_buffer_m` (numbers > 0), `bands_min`, `service_bands_min`, `regional_bands_min` (lists of minutes),
+    (road junctions), `catchment_buffer_m`
+    (finite numbers > 0, at most `_HIGHEST`), `bands_min`, `service_bands_min`, `regional_bands_min`
+    (lists of whole minutes, each once, at most a day; sorted here),
     `catchment_type` (auto, overlap or split), `class_speeds_kmh` (class -> km/h), and `rules`
     (rule id -> its figure, or a mapping of value / upper / tolerance / plan / the rule's options; see
     healthreach.rules.override_rule and docs/rules.md).
@@ -83,24 +93,37 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
     problems: list[str] = []
     changes: dict[str, Any] = {}
 
-    def positive(key: str, value: Any) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            problems.append(f"{source}: parameters.{key}: expected a number > 0, got {value!r}")
+    def positive(key: str, value: Any, highest: float = math.inf) -> float | None:
+        """A finite number in (0, highest]; NaN and infinities are refused (YAML's .nan, .inf)."""
+        try:
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        except OverflowError:
+            number = None
+        if number is None or not math.isfinite(number) or number <= 0 or number > highest:
+            limit = f" and at most {highest:g}" if math.isfinite(highest) else ""
+            problems.append(f"{source}: parameters.{key}: expected a number > 0{limit}, got {str(value)[:40]}")
             return None
-        return float(value)
+        return number
 
     for key, value in parameters.items():
         if key in _SCALARS:
-            number = positive(key, value)
+            number = positive(key, value, _HIGHEST[key])
             if number is not None:
                 changes[key] = number
         elif key in _BANDS:
             if not isinstance(value, list) or not value:
-                problems.append(f"{source}: parameters.{key}: expected a list of minutes, got {value!r}")
+                problems.append(f"{source}: parameters.{key}: expected a list of minutes, got {str(value)[:40]}")
                 continue
-            bands = [positive(key, v) for v in value]
-            if all(b is not None for b in bands):
-                changes[key] = tuple(sorted(int(b) for b in bands if b is not None))
+            bands = [positive(key, v, MAX_BAND_MIN) for v in value]
+            if not all(b is not None for b in bands):
+                continue
+            minutes = [float(b) for b in bands if b is not None]
+            odd = [f"{m:g} is not a whole number" for m in minutes if m != int(m)]
+            odd += [f"{m:g} is given twice" for m in sorted(set(minutes)) if minutes.count(m) > 1]
+            if odd:  # a band of 0.5 would become 0, a repeated one would draw every polygon twice
+                problems.append(f"{source}: parameters.{key}: {odd[0]} (expected whole minutes, each once)")
+                continue
+            changes[key] = tuple(sorted(int(m) for m in minutes))
         elif key == "catchment_type":
             if value not in CATCHMENT_TYPES:
                 problems.append(f"{source}: parameters.catchment_type: expected one of "
@@ -114,7 +137,7 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                 continue
             bands = dict(settings.capacity_bands_min)
             for tier, minutes in value.items():
-                number = positive(f"capacity_bands_min.{tier}", minutes)
+                number = positive(f"capacity_bands_min.{tier}", minutes, MAX_BAND_MIN)
                 if number is not None:
                     bands[tier] = number
             changes[key] = tuple(bands.items())
@@ -124,7 +147,7 @@ def settings_from_parameters(parameters: dict[str, Any] | None, *, source: str =
                 continue
             speeds = dict(settings.class_speeds_kmh)
             for cls, speed in value.items():
-                number = positive(f"class_speeds_kmh.{cls}", speed)
+                number = positive(f"class_speeds_kmh.{cls}", speed, MAX_SPEED_KMH)
                 if number is not None:
                     speeds[str(cls)] = number
             changes[key] = speeds

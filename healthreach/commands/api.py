@@ -7,6 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 
+from healthreach.commands.outfolder import plan_out, staged
 from healthreach.commands.setup import Options, run_config
 from healthreach.config import RunConfig
 from healthreach.coverage import pipeline
@@ -41,5 +42,15 @@ def compare(project: Project, scenarios: Sequence[Scenario], *, edges: gpd.GeoDa
 
 def write_outputs(result: AnalysisResult, out: str | Path, *, config: RunConfig | None = None,
                   outcomes: Sequence[ScenarioOutcome] = (), provenance: dict[str, Any] | None = None) -> Path:
-    """The output folder of a result (`config`: the one it was computed with; default options)."""
-    return outputs.write_outputs(result, Path(out), config or RunConfig(), outcomes=outcomes, provenance=provenance)
+    """The output folder of a result (`config`: the one it was computed with; default options), written
+    as the commands write it: never over an input the result was read from, and replacing the folder
+    only once complete (healthreach.commands.outfolder)."""
+    record = dict(provenance if provenance is not None else result.provenance)
+    entries = (record.get("inputs") or {}).values()
+    reads = [Path(e["path"] if isinstance(e, dict) else e) for e in entries
+             if isinstance(e, (str, Path)) or (isinstance(e, dict) and e.get("path"))]
+    plan = plan_out(Path(out), reads, run_id=record.get("run_id"))
+    record["run_id"] = plan.run_id
+    with staged(plan) as stage:
+        outputs.write_outputs(result, stage, config or RunConfig(), outcomes=outcomes, provenance=record)
+    return plan.target

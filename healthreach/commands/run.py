@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from healthreach._errors import InputError, UsageError
-from healthreach.commands.setup import SAMPLES_DIR, Options, Prepared, default_out, prepare
+from healthreach.commands.outfolder import OutPlan, default_out, plan_out, staged
+from healthreach.commands.setup import SAMPLES_DIR, Options, Prepared, load, prepare_loaded
 from healthreach.coverage.result import AnalysisResult
+from healthreach.layers.project import Project
 from healthreach.maps.exports import hash_file
-from healthreach.maps.outputs import BASELINE_FILES, write_outputs
+from healthreach.maps.outputs import write_outputs
+from healthreach.scenarios.apply import apply_to_project, apply_to_roads
 from healthreach.scenarios.runs import compare
-from healthreach.scenarios.scenario import load_scenario
+from healthreach.scenarios.scenario import AddRoad, RoadSpeed, Scenario, load_scenario
 
 Progress = Callable[[str], None]
 SAMPLES: tuple[str, ...] = ("county", "district", "banner")
@@ -29,14 +32,24 @@ def sample_dir(sample: str) -> Path:
     return folder
 
 
-def check_out(out: Path, inputs: Sequence[Path]) -> None:
-    """Refuse an output folder where an output would replace one of the inputs."""
-    resolved = {p.resolve() for p in inputs}
-    for name in BASELINE_FILES:
-        target = (out / name).resolve()
-        if target in resolved or any(target in p.parents for p in resolved):
-            raise UsageError(f"--out {out}: writing {name} there would replace the input {target}; "
-                             "choose another output folder")
+def load_scenarios(project: Project, paths: Sequence[str | Path]) -> list[Scenario]:
+    """The scenario files, each checked against the project: a `base:` naming another project file,
+    or two scenarios of one name (their outputs would share file names), are input errors."""
+    scenarios = [load_scenario(p) for p in paths]
+    problems = []
+    for scenario in scenarios:
+        if scenario.base is not None and scenario.base.resolve() != project.path.resolve():
+            problems.append(f"{scenario.path}: base: {scenario.base} is not the project being compared "
+                            f"({project.path}); expected that project file, or no base:")
+    named: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        first = named.setdefault(scenario.name, scenario)
+        if first is not scenario:
+            problems.append(f"{scenario.path}: name: {scenario.name} is also the name of {first.path}; expected "
+                            "each scenario to have its own name (its outputs are named after it)")
+    if problems:
+        raise InputError("invalid scenario:\n" + "\n".join(problems))
+    return scenarios
 
 
 def _hashes(paths: dict[str, Path]) -> dict[str, str]:
@@ -59,28 +72,48 @@ def provenance(result: AnalysisResult, inputs: dict[str, Path], hashes: dict[str
     return record
 
 
+def write_run(stage: Path, plan: OutPlan, prepared: Prepared, scenarios: Sequence[Scenario], *, started: float,
+              progress: Progress) -> None:
+    """The baseline and each scenario analysed and written into the staging folder of `plan`."""
+    project, edges, config = prepared.project, prepared.edges, prepared.config
+    for scenario in scenarios:  # a change that cannot apply is reported now, not after the baseline
+        apply_to_project(project, scenario)
+        if any(isinstance(change, (RoadSpeed, AddRoad)) for change in scenario.changes):
+            apply_to_roads(edges, scenario)
+    inputs = dict(project.inputs)
+    inputs.update({f"scenario:{s.name}": s.path for s in scenarios})
+    hashes = _hashes(inputs)
+    baseline, outcomes = compare(project, scenarios, edges, config, parts_root=plan.parts, progress=progress)
+    progress(f"writing outputs to {plan.given}")
+    record = provenance(baseline, inputs, hashes, started, {
+        "run_id": plan.run_id,
+        "scenarios": [{"name": s.name, "title": s.title, "path": str(plan.staged_path(s.path))} for s in scenarios],
+        "lang": config.output.lang, "bands_min": list(config.bands_min)})
+    for entry in record["inputs"].values():  # a scenario written by this run is recorded where it will be
+        entry["path"] = str(plan.staged_path(Path(entry["path"])))
+    record["timings_s"] = {"read_roads": prepared.read_s, **record.get("timings_s", {})}
+    write_outputs(baseline, stage, config, outcomes=outcomes, provenance=record)
+
+
 def compare_project(project_path: str | Path, scenario_paths: Sequence[str | Path], *, out: Path | None = None,
                     options: Options | None = None, progress: Progress | None = None,
                     prepared: Prepared | None = None) -> Path:
     """`healthreach compare` (and `run`, with no scenario): baseline and each scenario on the same
-    network, with their differences; returns the output folder."""
+    network, with their differences; returns the output folder.
+
+    Every input is read and every option checked before the output folder is touched; the outputs
+    are written beside it and replace it only once complete (healthreach.commands.outfolder)."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    prepared = prepared or prepare(project_path, options or Options(), progress=say)
-    project, edges, config = prepared.project, prepared.edges, prepared.config
-    scenarios = [load_scenario(p) for p in scenario_paths]
-    out = out if out is not None else default_out(project.name)
-    check_out(out, [*project.inputs.values(), *(s.path for s in scenarios)])
-    inputs = dict(project.inputs)
-    inputs.update({f"scenario:{s.name}": s.path for s in scenarios})
-    hashes = _hashes(inputs)
-    baseline, outcomes = compare(project, scenarios, edges, config, parts_root=out / "parts", progress=say)
-    say(f"writing outputs to {out}")
-    record = provenance(baseline, inputs, hashes, started, {
-        "scenarios": [{"name": s.name, "title": s.title, "path": str(s.path)} for s in scenarios],
-        "lang": config.output.lang, "bands_min": list(config.bands_min)})
-    record["timings_s"] = {"read_roads": prepared.read_s, **record.get("timings_s", {})}
-    return write_outputs(baseline, out, config, outcomes=outcomes, provenance=record)
+    options = options or Options()
+    project = prepared.project if prepared is not None else load(project_path, options, progress=say)
+    scenarios = load_scenarios(project, scenario_paths)
+    plan = plan_out(out if out is not None else default_out(project.name),
+                    [*project.inputs.values(), *(f for s in scenarios for f in s.files)])
+    with staged(plan) as stage:
+        prepared = prepared or prepare_loaded(project, options, progress=say)
+        write_run(stage, plan, prepared, scenarios, started=started, progress=say)
+    return plan.target
 
 
 def run_project(project_path: str | Path, *, out: Path | None = None, options: Options | None = None,

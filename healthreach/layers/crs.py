@@ -30,6 +30,11 @@ _BD_X_PI = math.pi * 3000.0 / 180.0
 # The inverse stops once every point reproduces its input to this many degrees (≈ 1 cm).
 _INVERSE_TOLERANCE_DEG = 1e-7
 _INVERSE_MAX_ITERATIONS = 30
+EXTENT_MARGIN_DEG = 1.0
+"""How far (degrees) data may reach beyond a metric CRS's area of use: a county just over a Gauss–Krüger
+zone edge is commonly kept in one zone, where lengths grow by well under 0.1 %."""
+MAX_SCALE_ERROR = 0.005
+"""Largest length error (a fraction) a project CRS may make within the data's extent."""
 
 # Bounding box (degrees) inside which the GCJ-02 offset applies, as in the public reference code.
 _CHINA_LON = (72.004, 137.8347)
@@ -184,6 +189,33 @@ def metric_crs_for(lon: float, lat: float) -> str:
         return f"EPSG:{4534 + (central_meridian - 75) // 3}"
     zone = int((lon + 180.0) // 6.0) % 60 + 1
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def extent_problem(spec: str, bounds: tuple[float, float, float, float], *,
+                   margin_deg: float = EXTENT_MARGIN_DEG) -> str | None:
+    """Why the projected CRS `spec` cannot measure data within `bounds` (west, south, east, north in
+    degrees): they reach beyond its area of use (pyproj) by more than `margin_deg`, or it stretches
+    lengths there by more than `MAX_SCALE_ERROR` (Web Mercator, a far zone). None when it fits."""
+    crs = pyproj.CRS.from_user_input(spec)
+    west, south, east, north = (float(b) for b in bounds)
+    where = f"the villages and facilities lie at longitude {west:.2f}..{east:.2f}, latitude {south:.2f}..{north:.2f}"
+    area = crs.area_of_use
+    if area is not None and area.west <= area.east and not (
+            west >= area.west - margin_deg and east <= area.east + margin_deg
+            and south >= area.south - margin_deg and north <= area.north + margin_deg):
+        name = area.name.split(".")[0][:60]
+        return (f"crs {spec} is meant for {name} (longitude {area.west:g}..{area.east:g}, latitude "
+                f"{area.south:g}..{area.north:g}); {where}")
+    lons, lats = np.array([west, east, west, east]), np.array([south, south, north, north])
+    with np.errstate(all="ignore"):
+        factors = pyproj.Proj(crs).get_factors(lons, lats, errcheck=False)
+        scale = np.fmax(np.abs(np.asarray(factors.meridional_scale) - 1),
+                        np.abs(np.asarray(factors.parallel_scale) - 1))
+    worst = float(np.max(np.where(np.isfinite(scale), scale, np.inf)))
+    if worst > MAX_SCALE_ERROR:
+        stretch = f"by {worst:.1%}" if math.isfinite(worst) else "without bound"
+        return f"crs {spec} stretches lengths {stretch} where the data are ({where})"
+    return None
 
 
 def _obfuscated_to_wgs84(spec: str) -> Callable[[Array, Array], tuple[Array, Array]]:

@@ -33,6 +33,7 @@ CHINA_LAT = (3.0, 54.0)
 _SHAPEFILE_GUESSES = ("utf-8", "gb18030")
 _TEXT_GUESSES = ("utf-8-sig", "gb18030")
 _AREA_MARGIN_DEG = 1.0
+_CHINESE_CODE_PAGES = ("GBK", "936", "CP936", "GB2312", "GB18030", "ANSI936")
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,8 @@ def _read_vector(spec: LayerSpec, problems: Problems) -> gpd.GeoDataFrame | None
         problems.error(spec.label, f"the file holds {len(layers)} layers", field="layer",
                        suggestion=f"choose one with layer: ({', '.join(layers)})")
         return None
+    if suffix_of(spec.path) == ".shp" and not _dbf_text_sound(spec, problems):
+        return None
     encodings: tuple[str | None, ...] = (spec.encoding,)
     if spec.encoding is None and suffix_of(spec.path) == ".shp" and not _has_cpg(spec.path):
         encodings = _SHAPEFILE_GUESSES
@@ -238,6 +241,89 @@ def _read_vector(spec: LayerSpec, problems: Problems) -> gpd.GeoDataFrame | None
 
 def _has_cpg(path: Path) -> bool:
     return any(path.with_suffix(s).exists() for s in (".cpg", ".CPG"))
+
+
+def _cpg(path: Path) -> tuple[Path, str] | None:
+    """The .cpg file beside a shapefile and the code page it names."""
+    for suffix in (".cpg", ".CPG"):
+        cpg = path.with_suffix(suffix)
+        if cpg.is_file():
+            return cpg, cpg.read_text(encoding="ascii", errors="replace").strip()
+    return None
+
+
+def dbf_text_cells(dbf: Path) -> tuple[list[str], list[list[bytes]]]:
+    """The text (C) field names of a dBASE file and, per record, the raw bytes of those fields
+    (deleted records left out, as GDAL reads them), so their encoding can be judged cell by cell."""
+    data = dbf.read_bytes()
+    if len(data) < 32:
+        return [], []
+    count = int.from_bytes(data[4:8], "little")
+    header, size = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    names, fields, offset = [], [], 1
+    for pos in range(32, header - 31, 32):
+        if data[pos] == 0x0D:
+            break
+        length = data[pos + 16]
+        if chr(data[pos + 11]) == "C":
+            names.append(data[pos:pos + 11].split(b"\0")[0].decode("latin-1"))
+            fields.append((offset, length))
+        offset += length
+    rows = []
+    for index in range(count):
+        record = data[header + index * size: header + (index + 1) * size]
+        if len(record) < size:
+            break
+        if record[:1] != b"*":
+            rows.append([record[start:start + length] for start, length in fields])
+    return names, rows
+
+
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:8])
+    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {len(rows) - 8} more" if len(rows) > 8 else "")
+
+
+def _dbf_text_sound(spec: LayerSpec, problems: Problems) -> bool:
+    """False (with an error) when a shapefile's text mixes UTF-8 and GBK rows (any single encoding
+    would turn some names into mojibake), or is UTF-8 while its .cpg names a Chinese code page."""
+    dbf = next((spec.path.with_suffix(s) for s in (".dbf", ".DBF") if spec.path.with_suffix(s).is_file()), None)
+    if dbf is None:
+        return True
+    try:
+        names, rows = dbf_text_cells(dbf)
+    except OSError:
+        return True  # the reader reports an unreadable file
+    utf8: dict[int, set[str]] = {}
+    other: dict[int, set[str]] = {}
+    for number, cells in enumerate(rows, start=1):
+        for name, raw in zip(names, cells):
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                utf8.setdefault(number, set()).add(name)
+            except UnicodeDecodeError:
+                other.setdefault(number, set()).add(name)
+    if utf8 and other:
+        def described(cells: dict[int, set[str]]) -> str:
+            fields = sorted(set().union(*cells.values()))
+            return f"{_rows_text(sorted(cells))} (field{'s' if len(fields) > 1 else ''} {', '.join(fields)})"
+
+        problems.error(spec.label, f"text mixes encodings: {described(utf8)} UTF-8, {described(other)} not "
+                       "UTF-8 (GBK or another code page)", field="encoding",
+                       suggestion="expected one encoding for the whole file; re-save the cells of one kind "
+                                  "(e.g. in QGIS with the right encoding) so the names are not garbled")
+        return False
+    cpg = _cpg(spec.path)
+    chinese_page = cpg is not None and cpg[1].upper().replace("-", "") in _CHINESE_CODE_PAGES
+    if spec.encoding is None and chinese_page and utf8:
+        problems.error(spec.label, f"its .cpg file {cpg[0].name} says {cpg[1]}, but the text is UTF-8 "
+                       f"({_rows_text(sorted(utf8))})", field="encoding",
+                       suggestion=f"expected a .cpg naming the text's encoding: write UTF-8 in {cpg[0].name}, "
+                                  "or state encoding: utf-8 for this layer")
+        return False
+    return True
 
 
 def _vector_crs(frame: gpd.GeoDataFrame, spec: LayerSpec, problems: Problems) -> str:

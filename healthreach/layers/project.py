@@ -29,6 +29,7 @@ from healthreach.layers.validate import (
     normalise_facilities,
     normalise_villages,
 )
+from healthreach.layers.yamlfile import MAX_BYTES, error_text, error_where, is_refusal, load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,23 @@ def validate_project(path: str | Path) -> pd.DataFrame:
     return problems.frame()
 
 
+def declared_inputs(path: str | Path) -> tuple[str | None, list[Path]]:
+    """The project's name and every file it names (itself and its layers), without reading the layers
+    and whatever is wrong with it: what a command must not overwrite even when the project is invalid."""
+    path = Path(path)
+    doc = _read_yaml(path, Problems())
+    files = [path.resolve()]
+    if doc is None:
+        return None, files
+    layers = doc.get("layers")
+    for entry in layers.values() if isinstance(layers, dict) else []:
+        raw = entry.get("path") if isinstance(entry, dict) else entry
+        if isinstance(raw, str) and raw.strip():
+            files.append((path.resolve().parent / raw).resolve())
+    name = doc.get("name")
+    return (str(name).strip() or None) if isinstance(name, (str, int)) else None, files
+
+
 def _build(path: Path, problems: Problems) -> Project | None:
     label = path.name
     doc = _read_yaml(path, problems)
@@ -111,6 +129,9 @@ def _build(path: Path, problems: Problems) -> Project | None:
     name = doc.get("name")
     if name is None or not str(name).strip():
         problems.error(label, "'name' is missing", field="name", suggestion="expected name: <county name>")
+    elif isinstance(name, (dict, list, bool)):
+        problems.error(label, f"'name' is not a text: {str(name)[:80]}", field="name",
+                       suggestion="expected name: <county name>")
     project_crs = _project_crs(doc.get("crs"), label, problems)
     parameters = doc.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -135,6 +156,8 @@ def _build(path: Path, problems: Problems) -> Project | None:
                 _check_inside(frame, boundaries, specs[role].label, ID_COLUMN[role], problems)
     if facilities is not None and villages is not None:
         _check_facility_villages(facilities, villages, specs["facilities"].label, problems)
+    if project_crs is not None:
+        _check_crs_extent(project_crs, [f for f in (villages, facilities) if f is not None], label, problems)
     if problems.errors or facilities is None or villages is None or roads is None:
         return None
     if project_crs is None:
@@ -148,8 +171,15 @@ def _build(path: Path, problems: Problems) -> Project | None:
 
 def _read_yaml(path: Path, problems: Problems) -> dict[str, Any] | None:
     label = path.name
+    if path.is_dir():
+        problems.error(label, f"{path} is a folder", suggestion="expected a YAML project file")
+        return None
     if not path.is_file():
         problems.error(label, f"project file not found: {path}", suggestion="expected a YAML project file")
+        return None
+    if path.stat().st_size > MAX_BYTES:
+        problems.error(label, f"the file holds {path.stat().st_size:,} bytes",
+                       suggestion=f"expected a project file under {MAX_BYTES:,} bytes")
         return None
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -157,13 +187,14 @@ def _read_yaml(path: Path, problems: Problems) -> dict[str, Any] | None:
         problems.error(label, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                        suggestion="save the project file as UTF-8")
         return None
+    except OSError as exc:
+        problems.error(label, f"cannot be read: {exc.strerror}", suggestion="expected a readable project file")
+        return None
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        problems.error(label, f"{where}YAML syntax error: {what}",
+        what = "YAML" if is_refusal(exc) else "YAML syntax error"
+        problems.error(label, f"{error_where(exc)}{what}: {error_text(exc)}",
                        suggestion="expected valid YAML (check indentation, ':' and quotes)")
         return None
     if not isinstance(doc, dict):
@@ -239,8 +270,8 @@ def _layer_spec(role: str, entry: object, base: Path, label: str, problems: Prob
         return None
     path = (base / raw_path).resolve()
     if not path.is_file():
-        problems.error(raw_path, f"file not found: {path}", field=f"{where}.path",
-                       suggestion="expected a path relative to the project file")
+        problems.error(raw_path, f"{path} is a folder" if path.is_dir() else f"file not found: {path}",
+                       field=f"{where}.path", suggestion="expected a path relative to the project file")
         ok = False
     layer_crs = None
     if entry.get("crs") is not None:
@@ -376,6 +407,19 @@ def _check_facility_villages(facilities: gpd.GeoDataFrame, villages: gpd.GeoData
         if vid and vid not in known:
             problems.warning(label, f"vid '{vid}' is not a village of the villages layer", row=i, id=fid,
                              field="vid", suggestion="expected the vid of the village the facility is in, or empty")
+
+
+def _check_crs_extent(project_crs: str, layers: list[gpd.GeoDataFrame], label: str, problems: Problems) -> None:
+    """An error when the project's metric CRS is not meant for where the points are (distances there
+    would be stretched, or the points fall outside its zone altogether)."""
+    points = [g for frame in layers for g in frame.geometry.dropna()]
+    if not points:
+        return
+    problem = crsmod.extent_problem(project_crs, tuple(gpd.GeoSeries(points).total_bounds))
+    if problem is not None:
+        problems.error(label, problem, field="crs",
+                       suggestion="expected the Gauss–Krüger zone of the area (e.g. EPSG:4546 at 111°E), or "
+                                  "leave crs: out to have it chosen from the data")
 
 
 def _default_crs(villages: gpd.GeoDataFrame) -> str:

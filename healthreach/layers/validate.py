@@ -152,8 +152,8 @@ def parse_count(value: object) -> tuple[int | None, str]:
             return None, f"'{value}' is not a number"
     if not math.isfinite(number):
         return None, f"'{value}' is not a finite number"
-    if number < 0:
-        return None, f"'{value}' is negative"
+    if not 0 <= number <= 1e9:  # more than a village or facility holds, and more than the tables can add up
+        return None, f"'{value}' is negative" if number < 0 else f"'{value}' is too large (expected at most 1e9)"
     if not number.is_integer():
         return None, f"'{value}' is not a whole number"
     return int(number), ""

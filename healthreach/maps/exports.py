@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import glob
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -36,6 +37,10 @@ DBF_TEXT_BYTES = 254
 SHAPEFILE_ENCODINGS: dict[str, str] = {"utf-8": "UTF-8", "utf8": "UTF-8", "gbk": "GBK", "cp936": "GBK"}
 # Index files a previous write may have left; they would describe the old geometry.
 _STALE_SIDECARS = (".qix", ".sbn", ".sbx")
+RUN_ID_KEY = "healthreach_run_id"
+"""Metadata key of the run id in GeoPackage layers (the xlsx keeps it as its `identifier` property)."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make Excel or LibreOffice read a cell as a formula (OWASP "CSV injection")."""
 
 
 def _temp_sibling(path: Path) -> Path:
@@ -92,11 +97,13 @@ def _require_gdf(gdf: object, what: str) -> gpd.GeoDataFrame:
     return gdf
 
 
-def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, keep_other_layers: bool = True) -> Path:
+def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, keep_other_layers: bool = True,
+               run_id: str | None = None) -> Path:
     """Write `gdf` as layer `layer` of a GeoPackage, full column names and Chinese text kept.
 
     Other layers already in the file are preserved (unless `keep_other_layers` is False: the file
-    then holds this layer alone); a layer of the same name is replaced.
+    then holds this layer alone); a layer of the same name is replaced. `run_id` is kept in the
+    layer's metadata (`healthreach_run_id`, see `RUN_ID_KEY`), as run.json records it.
     """
     path = Path(path)
     gdf = _require_gdf(gdf, f"{path} layer {layer!r}")
@@ -106,7 +113,10 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, keep_other_laye
         # GeoPackage reserves `fid` for its integer key; our text `fid` (facility id) must stay a
         # column, so the key gets another name.
         key = next(n for n in ("gpkg_fid", "gpkg_fid_", "gpkg_row_id") if n not in gdf.columns)
-        pyogrio.write_dataframe(gdf, temp, layer=layer, driver="GPKG", layer_options={"FID": key})
+        # Layer metadata, not dataset metadata: GDAL keeps the latter in an .aux.xml file beside a
+        # GeoPackage that already has a layer.
+        pyogrio.write_dataframe(gdf, temp, layer=layer, driver="GPKG", layer_options={"FID": key},
+                                layer_metadata={RUN_ID_KEY: run_id} if run_id else None)
     log.info("wrote %s layer %s (%d features)", path, layer, len(gdf))
     return path
 
@@ -257,16 +267,33 @@ def _check_cpg(cpg: Path, codec: str) -> None:
         raise RuntimeError(f"{cpg}: expected code page {codec}, GDAL wrote {written!r}")
 
 
+def formula_safe(text: str) -> str:
+    """`text` with a leading apostrophe when a spreadsheet would read it as a formula (OWASP)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _formula_safe_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells and column names made formula-safe; numbers (negative ones too) stay numbers."""
+    out = df.rename(columns=lambda c: formula_safe(c) if isinstance(c, str) else c)
+    for column in out.columns:
+        if _is_text(out[column]):
+            out[column] = out[column].map(lambda v: formula_safe(v) if isinstance(v, str) else v)
+    return out
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """Write a table as UTF-8 CSV with a byte-order mark, so Excel shows Chinese text correctly.
 
-    A GeoDataFrame's geometry is written as WKT; the index is not written.
+    A GeoDataFrame's geometry is written as WKT; the index is not written. Text that a spreadsheet
+    would run as a formula (starting with =, +, -, @, tab or CR) gets a leading apostrophe.
     """
     path = Path(path)
     if isinstance(df, gpd.GeoDataFrame):
         df = pd.DataFrame(df).assign(**{df.geometry.name: df.geometry.to_wkt()})
+    df = _formula_safe_table(df)
     with atomic_write(path) as temp:
-        df.to_csv(temp, index=False, encoding="utf-8-sig")
+        # CRLF rows (RFC 4180): a carriage return inside a cell then gets the cell quoted, not the row split.
+        df.to_csv(temp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return path
 
 
@@ -395,16 +422,25 @@ def _table_for_sheet(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _as_text(cell: Any) -> None:
+    """Keep a cell's text as text: never a formula, and still text when edited in Excel (quotePrefix)."""
+    cell.data_type = "s"
+    cell.quotePrefix = True
+
+
 def write_xlsx(
     tables: dict[str, pd.DataFrame],
     path: Path,
     *,
     headers_zh: dict[str, str] | None = None,
+    run_id: str | None = None,
 ) -> Path:
     """Write one sheet per table: bold frozen headers (column name, then Chinese name), formats.
 
     The second header row holds the Chinese name from `headers_zh` or the field dictionary and is
-    only added when at least one column of that sheet has one. Missing values are empty cells.
+    only added when at least one column of that sheet has one. Missing values are empty cells. Text
+    beginning like a formula (=, +, -, @, tab, CR) is stored as text; `run_id` becomes the workbook's
+    `identifier` property.
     """
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -423,10 +459,12 @@ def write_xlsx(
         columns = list(table.columns)
         zh_row = [zh_names.get(c) or chinese_header(c) for c in columns]
         header_rows = [columns, zh_row] if any(zh_row) else [columns]
-        for header in header_rows:
-            sheet.append(header)
-        for row in table.itertuples(index=False, name=None):
-            sheet.append([_cell_value(v) for v in row])
+        body = ([_cell_value(v) for v in r] for r in table.itertuples(index=False, name=None))
+        for row in itertools.chain(header_rows, body):
+            sheet.append(row)
+            for column, value in enumerate(row, start=1):
+                if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+                    _as_text(sheet.cell(row=sheet.max_row, column=column))
         for cell_row in sheet.iter_rows(min_row=1, max_row=len(header_rows)):
             for cell in cell_row:
                 cell.font = bold
@@ -441,6 +479,8 @@ def write_xlsx(
             sample = table[column].head(1000).tolist()
             width = max(_display_width(v) for v in [*[h[index - 1] for h in header_rows], *sample])
             sheet.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+    if run_id:
+        workbook.properties.identifier = run_id
     with atomic_write(path) as temp:
         workbook.save(temp)
     log.info("wrote %s (%d sheets)", path, len(tables))

@@ -2,8 +2,12 @@
 Excel and run.json."""
 from __future__ import annotations
 
+import html
 import logging
+import re
+import secrets
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,26 @@ BASELINE_FILES = ("coverage_map.html", "coverage_map.png", "coverage_curve.png",
                   "catchments.gpkg", "catchments.qml", "facilities.gpkg", "standards.csv", "summary.xlsx",
                   "run.json", "shp")
 LINK_TIER = "township"
+RUN_ID_META = "healthreach-run-id"
+"""Name of the HTML maps' <meta> tag carrying the run id of run.json."""
+_HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+def new_run_id() -> str:
+    """A run id: UTC time and random hex, e.g. 20240501T083000Z-3f9a1c2e (sorts by time)."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def output_names() -> tuple[str, ...]:
+    """Names (glob patterns) of everything write_outputs may put in an output folder."""
+    return (*BASELINE_FILES, *(f"{name}.csv" for name in CSV_TABLES), "compare.csv", "scenario_*")
+
+
+def with_run_id(page: str, run_id: str) -> str:
+    """An HTML page with a <meta name="healthreach-run-id"> tag as the first element of its head."""
+    tag = f'\n<meta name="{RUN_ID_META}" content="{html.escape(run_id)}">'
+    found = _HEAD.search(page)
+    return page[:found.end()] + tag + page[found.end():] if found else tag.lstrip() + "\n" + page
 
 
 def write_text(text: str, path: Path) -> Path:
@@ -121,7 +145,8 @@ def write_outputs(
 
     `config.output` chooses the language, the maps' optional tile layer, and the shapefiles' code page
     and CRS (GeoPackages stay WGS84); every map, picture and style draws its bands from
-    `config.bands_min`.
+    `config.bands_min`. The record's `run_id` (run.json) is carried by every GeoPackage
+    layer, HTML map and the workbook, so files of different runs are told apart.
     """
     options = config.output
     bands = config.bands_min
@@ -129,9 +154,12 @@ def write_outputs(
     shp_encoding, out_crs = options.shp_encoding, options.out_crs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record = provenance if provenance is not None else result.provenance
-    write_text(coverage_map_html(result, bands_min=bands, lang=lang, basemap=basemap, basemap_key=basemap_key,
-                                 settings=config.settings), out / "coverage_map.html")
+    record = dict(provenance if provenance is not None else result.provenance)
+    run_id = str(record.setdefault("run_id", new_run_id()))
+
+    write_text(with_run_id(coverage_map_html(result, bands_min=bands, lang=lang, basemap=basemap,
+                                             basemap_key=basemap_key, settings=config.settings), run_id),
+               out / "coverage_map.html")
     write_coverage_map_png(result, out / "coverage_map.png", bands_min=bands, lang=lang,
                            sources=_sources(result, record, lang))
     runs = [(labels.text("baseline", lang), result.villages)]
@@ -139,12 +167,12 @@ def write_outputs(
     write_coverage_curve_png(runs, out / "coverage_curve.png", bands_min=bands, lang=lang, title=result.project_name)
     links = village_links(result.villages, result.facilities)
     # Each output GeoPackage starts afresh with its first layer, so no layer of an earlier run lingers.
-    write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False)
-    write_gpkg(links, out / "villages.gpkg", "village_links")
-    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments", keep_other_layers=False)
+    write_gpkg(result.villages, out / "villages.gpkg", "villages", keep_other_layers=False, run_id=run_id)
+    write_gpkg(links, out / "villages.gpkg", "village_links", run_id=run_id)
+    write_gpkg(result.catchments, out / "catchments.gpkg", "catchments", keep_other_layers=False, run_id=run_id)
     for name, layer in result.layers.items():
-        write_gpkg(layer, out / "catchments.gpkg", name)
-    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False)
+        write_gpkg(layer, out / "catchments.gpkg", name, run_id=run_id)
+    write_gpkg(result.facilities, out / "facilities.gpkg", "facilities", keep_other_layers=False, run_id=run_id)
     for layer, name in ((result.villages, "villages"), (result.catchments, "catchments"), (links, "village_links")):
         write_shapefile(layer, out / "shp" / f"{name}.shp", encoding=shp_encoding, crs=out_crs)
     _write_styles(result, out, lang, bands)
@@ -160,15 +188,17 @@ def write_outputs(
             write_csv(table, out / f"{name}.csv")
     for outcome in outcomes:
         folder = out / f"scenario_{outcome.name}"
-        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False)
-        write_text(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title, bands_min=bands,
-                                     lang=lang, basemap=basemap, basemap_key=basemap_key),
+        write_gpkg(outcome.result.villages, folder / "villages.gpkg", "villages", keep_other_layers=False,
+                   run_id=run_id)
+        write_text(with_run_id(scenario_map_html(result, outcome.result, name=outcome.name, title=outcome.title,
+                                                 bands_min=bands, lang=lang, basemap=basemap,
+                                                 basemap_key=basemap_key), run_id),
                    out / f"scenario_{outcome.name}.html")
         sheets[f"scenario {outcome.name}"] = outcome.table
         if len(outcome.standards_changes):
             sheets[f"rules {outcome.name}"] = outcome.standards_changes
     if outcomes:
         write_csv(pd.concat([o.table for o in outcomes], ignore_index=True), out / "compare.csv")
-    write_xlsx(sheets, out / "summary.xlsx")
+    write_xlsx(sheets, out / "summary.xlsx", run_id=run_id)
     write_json(record, out / "run.json")
     return out

@@ -83,6 +83,9 @@ def apply_to_project(project: Project, scenario: Scenario) -> Project:
             facilities.loc[present, "kind"] = change.kind
         elif isinstance(change, RemoveFacility):
             facilities = facilities[~present]
+            if facilities.empty:  # nothing would be left to reach: every time and table would be empty
+                raise _fail(change, "remove.fid", f"removing {change.fid!r} leaves no facility at all (expected "
+                                                  "at least one facility to remain)")
         else:
             for key, value in change.values:
                 facilities.loc[present, key] = pd.NA if value is None else value
@@ -137,7 +140,14 @@ def apply_to_roads(edges: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFr
     for change in scenario.changes:
         if isinstance(change, RoadSpeed):
             same_class = (out["highway"] == change.highway) | (out["highway"].map(base_class) == change.highway)
+            if not same_class.any():
+                present = ", ".join(sorted({base_class(str(h)) for h in out["highway"].dropna()}))
+                raise _fail(change, "road_speed.class", f"no road of class {change.highway!r} in the network "
+                                                        f"(expected one of its classes: {present})")
             chosen = same_class & _within_mask(out, change)
+            if not chosen.any():
+                raise _fail(change, "road_speed.within", f"no road of class {change.highway!r} crosses "
+                                                         f"{change.within} (expected the area to hold such roads)")
             out.loc[chosen, "maxspeed_kmh"] = change.speed_kmh
             log.info("road_speed %s: %d edges set to %g km/h", change.highway, int(chosen.sum()), change.speed_kmh)
         elif isinstance(change, AddRoad):

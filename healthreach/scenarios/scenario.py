@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -20,6 +19,7 @@ import yaml
 
 from healthreach._errors import InputError
 from healthreach.layers.crs import is_geographic, parse_crs
+from healthreach.layers.yamlfile import MAX_BYTES, Map, Seq, error_line, error_text, load_yaml
 from healthreach.rules import CLASS_SPEEDS_KMH, NO_WALK_CLASSES, WALK_ONLY_CLASSES, base_class
 from healthreach.tiers import KINDS, SERVICES, normalise_kind
 
@@ -30,6 +30,7 @@ ROAD_CLASSES: frozenset[str] = frozenset(CLASS_SPEEDS_KMH) | WALK_ONLY_CLASSES |
 """OSM `highway` classes a scenario may name (each also with a `_link` suffix)."""
 COUNT_ATTRIBUTES: tuple[str, ...] = ("beds", "doctors", "nurses", "ambulances")
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MAX_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -113,56 +114,8 @@ class Scenario:
     path: Path
     base: Path | None
     changes: tuple[Change, ...]
-
-
-# --------------------------------------------------------------------------- YAML with line numbers
-
-
-class _Map(dict):  # type: ignore[type-arg]
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    line: int
-    key_lines: dict[Any, int]
-    duplicates: list[tuple[Any, int]]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings are `_Map`s, so every mistake can name its line."""
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_Map]:
-    data = _Map()
-    data.line = node.start_mark.line + 1
-    data.key_lines = {}
-    data.duplicates = []
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            key = str(key)
-        line = key_node.start_mark.line + 1
-        if key in data:
-            data.duplicates.append((key, line))
-        data.key_lines[key] = line
-        data[key] = loader.construct_object(value_node, deep=True)
-
-
-class _Seq(list):  # type: ignore[type-arg]
-    """A YAML sequence that remembers the line of each item (1-based)."""
-
-    item_lines: list[int]
-
-
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_Seq]:
-    data = _Seq()
-    data.item_lines = [item.start_mark.line + 1 for item in node.value]
-    yield data
-    data.extend(loader.construct_object(item, deep=True) for item in node.value)
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+    files: tuple[Path, ...] = ()
+    """Every file the scenario reads: itself, its `extends` chain and `within` layers."""
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -184,6 +137,8 @@ class _Problems:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.read: list[Path] = []
+        """Files read, for the commands' check that no output replaces an input."""
 
     def add(self, path: Path, line: int, where: str, problem: str) -> None:
         self.lines.append(f"{path}:{line}: {where}: {problem}")
@@ -194,7 +149,7 @@ class _Reader:
     """Reads the fields of one YAML mapping, reporting problems with the line of each key."""
 
     path: Path
-    mapping: _Map
+    mapping: Map
     prefix: str
     problems: _Problems
 
@@ -205,8 +160,6 @@ class _Reader:
         self.problems.add(self.path, self.line(key), f"{self.prefix}{key}", problem)
 
     def check_keys(self, allowed: tuple[str, ...]) -> None:
-        for key, line in self.mapping.duplicates:
-            self.problems.add(self.path, line, f"{self.prefix}{key}", "given twice (expected each field once)")
         for key in self.mapping:
             if key not in allowed:
                 self.report(str(key), f"unknown field (expected one of: {', '.join(allowed)})")
@@ -395,7 +348,7 @@ def _parse_change(reader: _Reader, kind: str) -> Change | None:
     return change if len(reader.problems.lines) == before else None
 
 
-def _parse_changes(path: Path, doc: _Map, problems: _Problems) -> list[Change]:
+def _parse_changes(path: Path, doc: Map, problems: _Problems) -> list[Change]:
     changes_value = doc.get("changes")
     if changes_value is None:
         return []
@@ -405,15 +358,15 @@ def _parse_changes(path: Path, doc: _Map, problems: _Problems) -> list[Change]:
     changes: list[Change] = []
     for index, item in enumerate(changes_value):
         label = f"changes[{index}]"
-        if not isinstance(item, _Map) or len(item) != 1:
-            line = changes_value.item_lines[index] if isinstance(changes_value, _Seq) else doc.line
+        if not isinstance(item, Map) or len(item) != 1:
+            line = changes_value.item_lines[index] if isinstance(changes_value, Seq) else doc.line
             problems.add(path, line, label, f"expected one change such as `- add: {{...}}` (one of: {', '.join(_CHANGE_FIELDS)})")
             continue
         ((kind, body),) = item.items()
         if kind not in _CHANGE_FIELDS:
             problems.add(path, item.line, label, f"unknown change type {kind!r} (expected one of: {', '.join(_CHANGE_FIELDS)})")
             continue
-        if not isinstance(body, _Map):
+        if not isinstance(body, Map):
             problems.add(path, item.line, f"{kind}", f"{body!r} is not a mapping (expected {kind}: {{fid: ..., ...}})")
             continue
         change = _parse_change(_Reader(path, body, f"{kind}.", problems), kind)
@@ -425,25 +378,35 @@ def _parse_changes(path: Path, doc: _Map, problems: _Problems) -> list[Change]:
 # --------------------------------------------------------------------------- loading
 
 
-def _read_yaml(path: Path, problems: _Problems, line: int, origin: Path | None) -> _Map | None:
+def _read_yaml(path: Path, problems: _Problems, line: int, origin: Path | None) -> Map | None:
     """The top-level mapping of a scenario file, or None after reporting why it cannot be read."""
+    where, field_name = (origin, "extends") if origin is not None else (path, "file")
     try:
+        if path.is_dir():
+            problems.add(where, line, field_name, f"{path} is a folder (expected a scenario file)")
+            return None
+        if path.stat().st_size > MAX_BYTES:
+            problems.add(path, 1, "file", f"{path.stat().st_size:,} bytes (expected a scenario file under "
+                                          f"{MAX_BYTES:,} bytes)")
+            return None
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if origin is None:
-            raise InputError(f"{path}: scenario file not found") from None
+            raise InputError(f"{path}: scenario file not found (expected a scenario file, YAML)") from None
         problems.add(origin, line, "extends", f"file {path} does not exist (expected a scenario file)")
         return None
     except UnicodeDecodeError as exc:
         problems.add(path, 1, "file", f"not UTF-8 text ({exc.reason}; expected a UTF-8 YAML file)")
         return None
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problems.add(path, (mark.line + 1) if mark else 1, "YAML", f"{exc.problem} (expected valid YAML)")
+    except OSError as exc:
+        problems.add(where, line, field_name, f"cannot read {path}: {exc.strerror} (expected a readable file)")
         return None
-    if not isinstance(doc, _Map):
+    try:
+        doc = load_yaml(text)
+    except yaml.YAMLError as exc:
+        problems.add(path, error_line(exc) or 1, "YAML", f"{error_text(exc)} (expected valid YAML)")
+        return None
+    if not isinstance(doc, Map):
         problems.add(path, 1, "file", "not a mapping (expected name:, title:, changes: ...)")
         return None
     return doc
@@ -451,8 +414,9 @@ def _read_yaml(path: Path, problems: _Problems, line: int, origin: Path | None) 
 
 def _load_chain(
     path: Path, problems: _Problems, chain: tuple[Path, ...], line: int, origin: Path | None
-) -> tuple[_Map | None, list[Change], Path | None]:
+) -> tuple[Map | None, list[Change], Path | None]:
     """Document, changes (extends first) and base of one file in an extends chain."""
+    problems.read.append(path)
     doc = _read_yaml(path, problems, line, origin)
     if doc is None:
         return None, [], None
@@ -489,8 +453,13 @@ def load_scenario(path: str | Path) -> Scenario:
         name = reader.text("name") or ""
         if name and not _NAME_PATTERN.fullmatch(name):
             reader.report("name", f"{name!r} has other characters (expected letters A-Z a-z, digits, '-' and '_')")
+        elif len(name) > MAX_NAME:
+            # The name becomes file names (scenario_<name>.html); file systems stop at 255 bytes.
+            reader.report("name", f"{len(name)} characters (expected at most {MAX_NAME})")
         title = reader.text("title", required=False) or name
     if problems.lines:
         raise InputError("invalid scenario:\n" + "\n".join(problems.lines))
     log.info("scenario %s: %d changes from %s", name, len(changes), path)
-    return Scenario(name=name, title=title, path=path, base=base, changes=tuple(changes))
+    within = [c.within for c in changes if isinstance(c, RoadSpeed) and c.within is not None]
+    return Scenario(name=name, title=title, path=path, base=base, changes=tuple(changes),
+                    files=tuple(dict.fromkeys([*problems.read, *within])))

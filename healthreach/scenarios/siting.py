@@ -1,6 +1,7 @@
 """Siting on the road network: candidates, network cost matrix, solver, and the answer as a scenario."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from healthreach.scenarios.optimize import (
     solve_mclp,
     solve_pmedian,
 )
+
+
+GRID_STEP_M = (100.0, 100_000.0)
+"""Smallest and largest spacing (metres) of grid candidates."""
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,7 @@ def candidate_sites(project, spec: str, kind: str, settings: Settings, *, allow_
     elif spec == "villages":
         frames.append(gpd.GeoDataFrame({"fid": "", "name": villages["name"]}, geometry=villages.geometry))
     elif spec.startswith("grid:"):
-        try:
-            step = float(spec.split(":", 1)[1])
-        except ValueError:
-            raise UsageError(f"--candidates {spec}: expected grid:METRES, e.g. grid:2000") from None
-        if step < 100:
-            raise UsageError(f"--candidates {spec}: grid spacing must be at least 100 m")
-        frames.append(_grid(project, step))
+        frames.append(_grid(project, grid_step(spec)))
     else:
         frames.append(_point_file(Path(spec)))
     fixed = facilities[tier_mask(facilities, tier)]
@@ -95,22 +94,66 @@ def _grid(project, step: float) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"fid": "", "name": [f"grid {i + 1}" for i in range(len(grid))]}, geometry=grid)
 
 
+def grid_step(spec: str) -> float:
+    """Spacing (metres) of `grid:METRES`: a finite number from GRID_STEP_M."""
+    try:
+        step = float(spec.split(":", 1)[1])
+    except ValueError:
+        step = math.nan
+    if not (math.isfinite(step) and GRID_STEP_M[0] <= step <= GRID_STEP_M[1]):
+        raise UsageError(f"--candidates {spec}: expected grid:METRES with {GRID_STEP_M[0]:g} to "
+                         f"{GRID_STEP_M[1]:g} metres, e.g. grid:2000")
+    return step
+
+
+def candidate_file(spec: str) -> Path | None:
+    """The point file `--candidates` names (None for existing:KIND, villages and grid:METRES), every
+    form checked: usage errors for an unknown kind, a bad grid spacing, a missing file or a folder."""
+    if spec.startswith("existing:"):
+        if normalise_kind(spec.split(":", 1)[1]) is None:
+            raise UsageError(f"--candidates {spec}: unknown kind (expected one of {', '.join(KIND_TIER)})")
+        return None
+    if spec == "villages":
+        return None
+    if spec.startswith("grid:"):
+        grid_step(spec)
+        return None
+    path = Path(spec)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "file not found"
+        raise UsageError(f"--candidates {spec}: {what} (expected existing:KIND, villages, grid:METRES or a point "
+                         "file)")
+    return path
+
+
 def _point_file(path: Path) -> gpd.GeoDataFrame:
-    if not path.exists():
-        raise UsageError(f"--candidates {path}: file not found (expected existing:KIND, villages, grid:METRES "
-                         "or a point file)")
+    candidate_file(str(path))
     try:
         if path.suffix.lower() == ".csv":
-            table = pd.read_csv(path)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
             if not {"lon", "lat"} <= set(table.columns):
-                raise InputError(f"{path}: candidate CSV needs columns lon and lat (WGS84); has {list(table.columns)}")
-            frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
+                raise InputError(f"{path}: candidate CSV needs columns lon and lat (WGS84); has {list(table.columns)} "
+                                 "(expected lon and lat in decimal degrees)")
+            lon, lat = (pd.to_numeric(table[c].str.strip(), errors="coerce").to_numpy(float) for c in ("lon", "lat"))
+            bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+            if bad.any():
+                rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad)[:10])
+                raise InputError(f"{path}: rows {rows}, fields lon/lat: not a longitude/latitude (expected decimal "
+                                 "degrees, -180..180 and -90..90, in every row)")
+            frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
         else:
             frame = gpd.read_file(path).to_crs("EPSG:4326")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read candidate sites ({exc})") from exc
-    if not frame.geom_type.eq("Point").all():
-        raise InputError(f"{path}: candidate sites must be points")
+    except InputError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot read candidate sites ({exc}); expected a point layer or a CSV with "
+                         "columns lon and lat") from exc
+    usable = frame.geometry.notna() & ~frame.geometry.is_empty
+    if not usable.all() or not frame.geom_type.eq("Point").all():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(~(usable & frame.geom_type.eq("Point")))[:10])
+        raise InputError(f"{path}: features {rows}: not a point (expected a point per candidate site)")
+    if not len(frame):
+        raise InputError(f"{path}: no candidate sites (expected at least one point)")
     names = frame["name"].astype(str) if "name" in frame else [f"site {i + 1}" for i in range(len(frame))]
     return gpd.GeoDataFrame({"fid": "", "name": names}, geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
 
@@ -156,6 +199,22 @@ def far_from_seat(nets: SitingNetworks, candidates: Candidates, min_s: float) ->
     return Candidates(points[keep].reset_index(drop=True))
 
 
+def demand_minutes(spec: str) -> float | None:
+    """MIN of `--demand radiated:MIN` (finite, 0 to a day), None for `population`; usage error otherwise."""
+    if spec == "population":
+        return None
+    minutes = math.nan
+    if spec.startswith("radiated:"):
+        try:
+            minutes = float(spec.split(":", 1)[1])
+        except ValueError:
+            pass
+    if not (math.isfinite(minutes) and 0 <= minutes <= 1440):
+        raise UsageError(f"--demand {spec}: expected population or radiated:MIN with MIN minutes from 0 to 1440, "
+                         "e.g. radiated:30")
+    return minutes
+
+
 def demand_weights(project, nets: SitingNetworks, spec: str) -> np.ndarray:
     """Persons each village counts for in the objective.
 
@@ -164,14 +223,9 @@ def demand_weights(project, nets: SitingNetworks, spec: str) -> np.ndarray:
     (SUBCENTRE-CRITERIA, used as weights rather than as a constraint).
     """
     population = project.villages["population"].to_numpy(dtype=float)
-    if spec == "population":
+    minutes = demand_minutes(spec)
+    if minutes is None:
         return population
-    if not spec.startswith("radiated:"):
-        raise UsageError(f"--demand {spec}: expected population or radiated:MIN")
-    try:
-        minutes = float(spec.split(":", 1)[1])
-    except ValueError:
-        raise UsageError(f"--demand {spec}: expected radiated:MIN, e.g. radiated:30") from None
     hospitals = nets.nodes("drive", "hospitals")
     if not len(hospitals):
         return population
@@ -266,6 +320,23 @@ def solution_table(solution: Solution, candidates: Candidates, villages: pd.Data
                      "greedy_objective": solution.greedy_objective, "not_served_villages": left,
                      "not_served_persons": persons, "note": note})
     return pd.DataFrame(rows)
+
+
+def unique_new_ids(changes: list[dict], taken: set[str]) -> list[dict]:
+    """The changes with every added site's fid made unique: not an existing facility's, nor another
+    added site's (OPT1 stays OPT1 unless the project has one; then OPT1-2, ...)."""
+    used = set(taken)
+    out = []
+    for change in changes:
+        if "add" in change:
+            fid, number = str(change["add"]["fid"]), 2
+            base = fid
+            while fid in used:
+                fid, number = f"{base}-{number}", number + 1
+            change = {"add": {**change["add"], "fid": fid}}
+            used.add(fid)
+        out.append(change)
+    return out
 
 
 def scenario_yaml(document: dict) -> str:

@@ -141,7 +141,8 @@ def read_road_lines(
             log.info("%s: %d lines lie outside the study area plus its buffer and were dropped",
                      label, counts["lines_outside"])
     if len(parts) == 0:
-        raise InputError(f"{label}: no road lines within the study area")
+        raise InputError(f"{label}: no road lines within the study area (expected roads around the villages "
+                         "and facilities; check the layer's crs:)")
     # Lines digitised against the one-way direction are turned round so u -> v is the way to drive.
     back = direction[feature] < 0
     parts[back] = shapely.reverse(parts[back])
@@ -196,7 +197,7 @@ def _classes(frame: pd.DataFrame, column: str | None, label: str) -> np.ndarray:
         lines = [f"'{v}' ({n} lines, first row {first_row[v]})" + _suggest(v) for v, n in unknown.most_common()]
         raise InputError(
             f"{label}: field '{column}': {len(unknown)} unknown road class values: " + "; ".join(lines)
-            + ". Recode them to OSM classes (motorway, trunk, primary, secondary, tertiary, "
+            + ". Recode them: expected OSM classes (motorway, trunk, primary, secondary, tertiary, "
               "unclassified, residential, service, track) or to the grades "
             + "、".join(CHINESE_CLASSES))
     return out
@@ -218,7 +219,8 @@ def _speeds(frame: pd.DataFrame, column: str | None, label: str) -> np.ndarray:
     bad = np.flatnonzero((raw.notna().to_numpy() & ~np.isfinite(speed)) | (speed <= 0))
     if len(bad):
         rows = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in bad[:10])
-        raise InputError(f"{label}: field '{column}': {len(bad)} speeds are not numbers of km/h > 0: {rows}")
+        raise InputError(f"{label}: field '{column}': {len(bad)} speeds are not numbers of km/h > 0: {rows} "
+                         "(expected a speed in km/h, or an empty cell for the class speed)")
     return speed
 
 

@@ -75,11 +75,13 @@ def read_osm(path: str | Path, *, area: shapely.Geometry | None = None,
             refs, starts, attrs = _read_ways(path, say, folder)
             ids, lon, lat = _read_nodes(path, np.unique(refs), say, folder)
     except RuntimeError as exc:  # libosmium reports unreadable or malformed files this way
-        raise InputError(f"{path}: not a readable OSM file ({exc})") from exc
+        raise InputError(f"{path}: not a readable OSM file ({exc}); expected OSM XML (.osm, .osm.bz2) or "
+                         "PBF (.osm.pbf)") from exc
     n_ways = len(starts) - 1
     counts = {"ways_read": n_ways, "ways_outside": 0, "ways_gapped": 0, "nodes_missing": 0, "segments": 0}
     if n_ways == 0:
-        raise InputError(f"{path}: no routable roads (ways tagged highway=*) in the file")
+        raise InputError(f"{path}: no routable roads in the file (expected ways tagged highway=*, e.g. "
+                         "highway=tertiary)")
 
     way_of = np.repeat(np.arange(n_ways), np.diff(starts))
     where = np.searchsorted(ids, refs)
@@ -230,6 +232,10 @@ def _read_nodes(path: Path, wanted: np.ndarray, say: Progress, folder: str
     """Sorted ids and lon/lat (degrees) of the `wanted` nodes found in the file with a location."""
     if len(wanted) == 0:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    if wanted[0] < 0:  # sorted: JOSM gives objects not yet uploaded negative ids, libosmium's filter cannot
+        raise InputError(f"{path}: {int((wanted < 0).sum()):,} road nodes have negative ids (objects a JOSM "
+                         "editor has not uploaded); expected an OSM file with positive ids, e.g. renumbered "
+                         "with `osmium renumber`")
     opl = _filtered_opl(path, osmium.osm.NODE, osmium.filter.IdFilter(wanted.tolist()), folder)
     ids, lon, lat = [], [], []
     with open(opl, "rb") as lines:
