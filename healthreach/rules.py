@@ -6,6 +6,7 @@ lists every rule with its plan, scope and the statuses its rows can take.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 KINDS = ("floor", "ceiling", "range", "level", "advisory", "choice", "figure")
@@ -275,7 +276,7 @@ RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 
 
 def _number(value: object, *, minimum: float = 0.0, strict: bool = True) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     if value < minimum or (strict and value == minimum):
         return None
@@ -289,6 +290,8 @@ def override_rule(rule: Rule, spec: object, where: str) -> tuple[Rule, list[str]
     (level rules, 0 <= t < 1), `plan` (one of the rule's plan figures) and the rule's options (numbers
     >= 0, one of the allowed texts, or a list of texts).
     """
+    # A bare number is the rule's figure; its problems then name the rule itself, as it was written.
+    value_at = where if not isinstance(spec, dict) else f"{where}.value"
     if not isinstance(spec, dict):
         spec = {"value": spec}
     problems: list[str] = []
@@ -305,7 +308,7 @@ def override_rule(rule: Rule, spec: object, where: str) -> tuple[Rule, list[str]
                 continue
             number = _number(given)
             if number is None:
-                problems.append(f"{where}.value: expected a number > 0, got {given!r}")
+                problems.append(f"{value_at}: expected a number > 0, got {given!r}")
                 continue
             rule = replace(rule, value=number)
         elif key == "upper" and rule.upper is not None:

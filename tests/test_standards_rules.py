@@ -103,7 +103,8 @@ def test_choices_and_plans_are_overridable():
     ({"BEDS-COUNTY": {"tolerance": 1.5}}, r"BEDS-COUNTY\.tolerance: expected a share from 0 to below 1"),
     ({"DOCTORS": {"tolerance": 0.1}}, r"DOCTORS\.tolerance: unknown setting"),
     ({"SUBCENTRE-COUNT": {"upper": 0.5}}, r"SUBCENTRE-COUNT: upper 0.5 is below value 1"),
-    ({"VD-PER-POP": -1}, r"VD-PER-POP\.value: expected a number > 0"),
+    ({"VD-PER-POP": -1}, r"VD-PER-POP: expected a number > 0"),
+    ({"VD-PER-POP": {"value": float("nan")}}, r"VD-PER-POP\.value: expected a number > 0"),
     ({"ADMIN-UNITS": {"street_suffixes": []}}, r"street_suffixes: expected a list of texts"),
 ])
 def test_bad_overrides_name_the_setting(rules: dict, message: str):
