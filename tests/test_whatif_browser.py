@@ -14,12 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from playwright.sync_api import Browser, Page, Route, sync_playwright
+from pyproj import Transformer
+from test_whatif_pack import small_pieces
 
 from healthreach.commands.setup import Options, Prepared, prepare
 from healthreach.coverage.pipeline import analyze
 from healthreach.coverage.result import AnalysisResult
-from healthreach.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from healthreach.layers.crs import gcj02_to_wgs84, metric_xy, wgs84_to_gcj02
+from healthreach.layers.roads.speeds import segment_speeds_kmh
 from healthreach.maps import labels
 from healthreach.maps.coverage_map import coverage_map_html
 from healthreach.maps.whatif import SAVED_CLASSES
@@ -228,6 +232,59 @@ def test_placed_sites_equal_compare_on_their_scenario(sample: str, open_map, tmp
     for _, row in gaining.iterrows():
         colour = saved_colour(row["saved_s"] / 60) if row["saved_s"] > 0 else "#6a51a3"
         assert drawn[row["vid"]]["colour"] == colour
+    assert opened.clean(), (opened.external, opened.dialogs, opened.errors)
+
+
+@pytest.mark.parametrize("max_snap_m", [2000.0, 150.0])
+def test_a_site_beside_a_road_island_joins_as_the_engine(max_snap_m: float, open_map, tmp_path: Path) -> None:
+    """A community station 5 m outside the district's parking-lot island (walk only; 兴里社区 stands
+    inside its U, 232 m from the streets). With max_snap_m 2,000 m the page joins the station to the
+    nearest connected street, as the engine (and OSRM) do; with 150 m no street is that near and it stays
+    on the island, reaching 兴里社区 alone. Either way the page's times are `healthreach compare`'s on
+    the scenario it downloads."""
+    prepared, _ = analysed("district")
+    settings = dataclasses.replace(prepared.config.settings, max_snap_m=max_snap_m)
+    config = dataclasses.replace(prepared.config, settings=settings)
+    result = analyze(prepared.project, prepared.edges, config)
+    edges, crs = prepared.edges, prepared.project.crs
+    small = small_pieces(edges, "walk", settings)  # recomputed with networkx
+    (island,) = np.flatnonzero(small)
+    lines = edges.geometry.to_crs(crs).to_numpy()
+    inside = metric_xy(result.villages[result.villages["vid"] == "140599002001"], crs)[0]
+    middle = shapely.get_coordinates(shapely.line_interpolate_point(lines[island], 0.5, normalized=True))[0]
+    site = middle + 5.0 * (middle - inside) / np.hypot(*(middle - inside))  # away from the village
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(*site)
+    point = shapely.Point(*site)
+    dist = np.where(np.isfinite(segment_speeds_kmh(edges, "walk", settings)), shapely.distance(lines, point), np.inf)
+    assert int(np.argmin(dist)) == island and dist[island] == pytest.approx(5.0, abs=0.01)
+    street = float(np.min(np.where(small, np.inf, dist)))
+    assert 150 < street < 2000
+
+    opened = open_map(coverage_map_html(result, bands_min=settings.bands_min, settings=settings))
+    page = opened.page
+    open_panel(page)
+    answer = page.evaluate("(s) => window.healthreach.tryFacility(s)",
+                           {"lon": lon, "lat": lat, "kind": "community_station"})
+    walk = answer["sites"][0]["joins"]["walk"]
+    skips = max_snap_m > street
+    assert walk["joined"] and walk["on_island"] is not skips
+    assert walk["access_m"] == pytest.approx(street if skips else dist[island], abs=0.01)
+    assert walk["island_m"] == (pytest.approx(dist[island], abs=0.01) if skips else None)
+    row = page.locator(".hr-wi-site-row[data-fid='NEW1'] small").inner_text()
+    assert ("已越过 5 米外孤立的小段道路" if skips else "在孤立的小段道路上：150 米内无连通路网") in row, row
+
+    scenario = load_scenario(download_scenario(page, tmp_path))
+    baseline, (outcome,) = compare(prepared.project, [scenario], edges, config)
+    before = baseline.villages.set_index("vid")["community_time_s"]
+    after = outcome.result.villages.set_index("vid")["community_time_s"]
+    shown = {v["vid"]: v for v in answer["villages"]}
+    assert set(shown) == set(after.index)
+    for vid, village in shown.items():
+        assert (village["after_s"] is None) == bool(np.isnan(after[vid])), vid
+        assert village["after_s"] is None or abs(village["after_s"] - after[vid]) <= 1.0, (vid, village)
+    gaining = {vid for vid in shown if after[vid] < before[vid] or (np.isnan(before[vid]) and not np.isnan(after[vid]))}
+    # Joined to the streets the station serves the streets around; on the island only 兴里社区.
+    assert "140599002001" in gaining and (len(gaining) > 1) is skips, gaining
     assert opened.clean(), (opened.external, opened.dialogs, opened.errors)
 
 

@@ -1,5 +1,6 @@
 """The what-if tool's packed network, checked without a browser: codecs decoded independently, the
-projection polynomial against pyproj, village joins against a brute-force nearest-segment search."""
+projection polynomial against pyproj, village joins against a brute-force nearest-segment search
+with road islands recomputed by networkx."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 import shapely
@@ -111,17 +113,46 @@ def test_packed_network_decodes_to_the_engines_roads(district) -> None:
     assert np.array_equal(oneway, edges["oneway"].to_numpy(dtype=bool)) and oneway.any()
 
 
-def test_village_joins_are_the_nearest_usable_segment(district) -> None:
-    """Recomputed by brute force: distance to every usable segment line, then the end-of-segment rule."""
+def small_pieces(edges, mode: str, settings: Settings) -> np.ndarray:
+    """Segments on a small piece of `mode`'s network, recomputed with networkx from the rule in
+    docs/roads.md: strongly connected parts of the junction graph (one-way segments u -> v, every
+    segment two-way on foot) of fewer than `small_component_size` junctions, other than the largest;
+    a one-way segment between two parts belongs to the smaller."""
+    usable = np.isfinite(segment_speeds_kmh(edges, mode, settings))
+    graph = nx.DiGraph()
+    for u, v, oneway in edges.loc[usable, ["u", "v", "oneway"]].itertuples(index=False):
+        graph.add_edge(u, v)
+        if not oneway or mode == "walk":
+            graph.add_edge(v, u)
+    parts = sorted(nx.strongly_connected_components(graph), key=len, reverse=True)
+    assert len(parts) == 1 or len(parts[0]) > len(parts[1])  # one largest part: no tie to break
+    size = {node: (0 if k == 0 else len(part)) for k, part in enumerate(parts) for node in part}
+    small = np.zeros(len(edges), dtype=bool)
+    for s, (u, v) in enumerate(zip(edges["u"], edges["v"])):
+        if usable[s] and (size[u] or size[v]):
+            small[s] = min(size[u] or np.inf, size[v] or np.inf) < settings.small_component_size
+    return small
+
+
+@pytest.mark.parametrize("max_snap_m", [2000.0, 150.0])
+def test_village_joins_skip_small_road_islands(district, max_snap_m: float) -> None:
+    """Recomputed by brute force: distance to every usable segment line; when the nearest lies on a
+    small piece (`small_pieces`), the nearest segment off small pieces within max_snap_m instead; then
+    the end-of-segment rule. With max_snap_m 150 m, 兴里社区 (33 m from a parking-lot island, 232 m from
+    the connected streets) stays on the island; with 2,000 m it joins the streets."""
     edges, villages = district.edges, district.project.villages
-    settings, crs = district.config.settings, district.project.crs
+    settings = dataclasses.replace(district.config.settings, max_snap_m=max_snap_m)
+    crs = district.project.crs
     packed = pack_network(edges, villages, settings, crs)
     table = junctions(edges)
     lines = edges.geometry.to_crs(crs).to_numpy()
     points = shapely.points(metric_xy(villages, crs))
     length = edges["length_m"].to_numpy(dtype=float)
+    skipped = {}
     for mode in MODES:
         usable = np.isfinite(segment_speeds_kmh(edges, mode, settings))
+        small = small_pieces(edges, mode, settings)
+        assert np.array_equal(decode_varints(packed["small"][mode]), np.flatnonzero(small))
         joins = packed["joins"][mode]
         for i, point in enumerate(points):
             dist = np.where(usable, shapely.distance(lines, point), np.inf)
@@ -129,6 +160,11 @@ def test_village_joins_are_the_nearest_usable_segment(district) -> None:
             if dist[best] > settings.max_snap_m:
                 assert joins["leg_s"][i] is None
                 continue
+            if small[best]:
+                connected = int(np.argmin(np.where(small, np.inf, dist)))
+                if dist[connected] <= settings.max_snap_m:
+                    skipped[mode, villages["vid"].iloc[i]] = dist[best]
+                    best = connected
             assert joins["leg_s"][i] == pytest.approx(dist[best] / settings.access_kmh * 3.6, abs=1e-6)
             frac = shapely.line_locate_point(lines[best], point, normalized=True)
             if frac * length[best] <= END_M or (1 - frac) * length[best] <= END_M:
@@ -139,6 +175,9 @@ def test_village_joins_are_the_nearest_usable_segment(district) -> None:
                 assert seg >= 0 and dist[seg] == pytest.approx(dist[best], abs=1e-6)
                 if seg == best:
                     assert joins["frac"][i] == pytest.approx(frac, abs=1e-9)
+    # The sample's parking-lot island (walk only: parking aisles are closed to cars) is exercised.
+    assert list(skipped) == ([("walk", "140599002001")] if max_snap_m > 232 else [])
+    assert all(d == pytest.approx(32.5, abs=0.1) for d in skipped.values())
 
 
 def test_payload_text_cannot_close_its_script() -> None:

@@ -156,6 +156,23 @@ def build_networks(
     return out
 
 
+def small_piece_segments(edges: gpd.GeoDataFrame, mode: str, settings: Settings) -> np.ndarray:
+    """True for each road segment (edge-table order) usable in `mode` that lies on a small piece of its
+    network, as `build_networks` decides it: a point whose nearest road is one joins instead the nearest
+    other usable segment within `max_snap_m` (the in-page what-if tool applies the same rule)."""
+    ids, inverse = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]), return_inverse=True)
+    speed = segment_speeds_kmh(edges, mode, settings)
+    usable = np.isfinite(speed) & (speed > 0)
+    two_way = ~edges["oneway"].to_numpy(dtype=bool) | (mode == "walk")
+    piece = _piece_junctions(inverse[: len(edges)], inverse[len(edges):], usable, two_way, len(ids))
+    return _small(usable, piece, settings)
+
+
+def _small(usable: np.ndarray, piece: np.ndarray, settings: Settings) -> np.ndarray:
+    """Usable segments on a piece of fewer than `settings.small_component_size` junctions (0: the largest)."""
+    return usable & (piece > 0) & (piece < settings.small_component_size)
+
+
 @dataclass(frozen=True)
 class Join:
     """Where each point joins one mode's roads (see `_join_points`)."""
@@ -200,7 +217,7 @@ def _join_points(geoms: np.ndarray, usable: np.ndarray, piece: np.ndarray, pts: 
     lies within `max_snap_m`: then the nearest such segment."""
     seg_of, frac, dist = _nearest_segments(geoms, usable, pts, settings.max_snap_m)
     nearest_piece = np.where(seg_of >= 0, piece[np.maximum(seg_of, 0)], 0)
-    small = usable & (piece > 0) & (piece < settings.small_component_size)
+    small = _small(usable, piece, settings)
     on_small = (seg_of >= 0) & small[np.maximum(seg_of, 0)] & (dist <= settings.max_snap_m)
     island_junctions = np.where(on_small, nearest_piece, 0)
     island_m = np.where(on_small, dist, np.nan)

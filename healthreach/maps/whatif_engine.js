@@ -2,7 +2,8 @@
  *
  * Travel times are recomputed here, in the browser, from the road network packed into the page
  * (healthreach/maps/whatif_pack.py), by the engine's rules (healthreach/coverage/network.py): a site
- * joins the nearest road segment its travel mode may use, split there, the leg to it charged at the
+ * joins the nearest road segment its travel mode may use (skipping a small road island for the
+ * connected network within max_snap_m, as OSRM does), split there, the leg to it charged at the
  * access (walking) speed; one-way segments run u -> v only (on foot every segment is two-way); access
  * is measured toward the facility, ambulance response from the station out. A village's new time is
  * the smaller of its baseline time and its time to (from) the nearest placed site of the tier; the
@@ -202,11 +203,22 @@ function healthreachWhatIfEngine(data) {
     return [best, acc > 0 ? along / acc : 0];
   }
 
-  /* The engine's join of a point (metres from the origin) in mode m: the nearest usable segment within
-     max_snap_m, split at the nearest point (or that segment's end when within END_M of it). */
+  // Per mode, 1 on the segments of a small piece of its network (network.small_piece_segments).
+  var small = MODES.map(function (mode) {
+    var flags = new Uint8Array(nSeg), list = varints(NET.small[mode]);
+    for (var i = 0; i < list.length; i++) { flags[list[i]] = 1; }
+    return flags;
+  });
+
+  /* The engine's join of a point (metres from the origin) in mode m (network._join_points): the nearest
+     usable segment within max_snap_m or, when that lies on a small piece of the network, the nearest
+     segment off such pieces within max_snap_m if there is one (`island_m`: metres to the piece skipped;
+     `on_island`: none, the site stays on it); split at the nearest point (or that segment's end when
+     within END_M of it). */
   function join(x, y, m) {
     var g = grid, ci = Math.floor((x - g.minx) / g.cell), cj = Math.floor((y - g.miny) / g.cell);
-    var best = INF, bestSeg = -1, bestFrac = 0, secs = segS[m];
+    var best = INF, bestSeg = -1, bestFrac = 0, secs = segS[m], isl = small[m];
+    var main = INF, mainSeg = -1, mainFrac = 0;  // the nearest segment not on a small piece
     var rings = Math.ceil(NET.max_snap_m / g.cell) + 1;
     function visit(s) {
       if (seen[s] === stamp) { return; }
@@ -214,6 +226,7 @@ function healthreachWhatIfEngine(data) {
       if (!(secs[s] >= 0)) { return; }
       var hit = locate(s, x, y);
       if (hit[0] < best) { best = hit[0]; bestSeg = s; bestFrac = hit[1]; }
+      if (!isl[s] && hit[0] < main) { main = hit[0]; mainSeg = s; mainFrac = hit[1]; }
     }
     stamp++;
     // Ring by ring: after ring r every segment nearer than r cells has been seen.
@@ -222,14 +235,16 @@ function healthreachWhatIfEngine(data) {
         if (i === ci - r || i === ci + r) { for (var j = cj - r; j <= cj + r; j++) { forCell(g, i, j, visit); } }
         else { forCell(g, i, cj - r, visit); forCell(g, i, cj + r, visit); }
       }
-      if (best <= r * g.cell) { break; }
+      if (best <= r * g.cell && (!isl[bestSeg] || main <= r * g.cell)) { break; }
     }
     if (bestSeg < 0 || !(best <= NET.max_snap_m)) { return {joined: false, access_m: best}; }
+    var islandM = null, onIsland = isl[bestSeg] === 1 && !(main <= NET.max_snap_m);
+    if (isl[bestSeg] && !onIsland) { islandM = best; best = main; bestSeg = mainSeg; bestFrac = mainFrac; }
     var metres = segLen[bestSeg], node = -1;
     if (bestFrac * metres <= NET.end_m) { node = segU[bestSeg]; }
     else if ((1 - bestFrac) * metres <= NET.end_m) { node = segV[bestSeg]; }
     return {joined: true, seg: bestSeg, frac: bestFrac, node: node, access_m: best,
-            leg_s: best / NET.access_kmh * 3.6};
+            leg_s: best / NET.access_kmh * 3.6, island_m: islandM, on_island: onIsland};
   }
 
   // Adjacency (CSR) per mode and direction, built when first needed.
@@ -432,7 +447,8 @@ function healthreachWhatIfEngine(data) {
       var m = MODES.indexOf(TIERS[t].mode);
       if (!site.joins[m]) { site.joins[m] = site.xy ? join(site.xy[0], site.xy[1], m) : {joined: false, access_m: INF}; }
       var j = site.joins[m];
-      joinsOut[MODES[m]] = {joined: j.joined, access_m: isFinite(j.access_m) ? j.access_m : null};
+      joinsOut[MODES[m]] = {joined: j.joined, access_m: isFinite(j.access_m) ? j.access_m : null,
+                            island_m: j.island_m === undefined ? null : j.island_m, on_island: !!j.on_island};
     });
     return {fid: site.fid, name: site.name, kind: site.kind, tier: KINDS[site.kind].tier, lon: site.lon,
             lat: site.lat, inside: site.xy !== null, joins: joinsOut};

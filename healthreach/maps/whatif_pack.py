@@ -2,12 +2,15 @@
 
 The page recomputes travel times in the browser by the engine's rules (healthreach.coverage.network):
 a new site joins the nearest usable road segment of each mode, split there, with the access leg at
-`Settings.access_kmh`; one-way segments run u -> v only (every segment is two-way on foot); segment
+`Settings.access_kmh` (unless that segment lies on a small piece of the mode's network: then the
+nearest other usable segment within `max_snap_m`, when there is one); one-way segments run u -> v only (every segment is two-way on foot); segment
 seconds are `length_m / km/h * 3.6` with the km/h of `segment_speeds_kmh`. What it needs:
 
 - junctions: x, y in the project's metric CRS, quantised to `QUANTUM_M`, relative to an origin;
 - segments (edge-table order): junction u and v, `length_m` (float32), a palette entry (km/h per
   mode, one-way, basemap style) and the segment's line (interior vertices; ends are the junctions);
+- per mode, the segments on a small piece of that mode's network (`small_piece_segments`, the very
+  function the engine joins points by), so that a new site skips road islands as villages do;
 - villages: per mode the join the engine made (segment and fraction, or a junction when it joined at
   a segment's end, and the access leg in seconds), taken from `build_networks` itself;
 - a polynomial for longitude/latitude -> metric x, y (and back, for drawing), fitted to pyproj over
@@ -28,7 +31,7 @@ import shapely
 from pyproj import Transformer
 
 from healthreach.config import Settings
-from healthreach.coverage.network import Network, build_networks
+from healthreach.coverage.network import Network, build_networks, small_piece_segments
 from healthreach.layers.crs import metric_xy
 from healthreach.layers.roads.speeds import MODES, segment_speeds_kmh
 from healthreach.maps.basemaps import ROAD_STYLES
@@ -238,5 +241,7 @@ def pack_network(edges: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, settings: 
             "explicit": np.flatnonzero(explicit).tolist(),
             "vx": b64_varint(coords_q[keep, 0], delta=True), "vy": b64_varint(coords_q[keep, 1], delta=True),
         },
+        "small": {mode: b64_varint(np.flatnonzero(small_piece_segments(edges, mode, settings)), delta=True)
+                  for mode in MODES},
         "joins": {mode: village_joins(nets[mode], n0, k, settings) for mode in MODES},
     }

@@ -101,9 +101,12 @@ function healthreachWhatIf(map, data, roadsGroup) {
       var status = [KINDS[site.kind].name];
       Object.keys(info.joins).forEach(function (mode) {
         var j = info.joins[mode];
+        var snap = Math.round(engine.network.maxSnapM), island = !j.joined ? ''
+          : j.island_m !== null ? TXT.island_skipped.replace('{m}', Math.round(j.island_m))
+          : j.on_island ? TXT.island_stay.replace('{m}', snap) : '';
         status.push(!info.inside ? TXT.outside : j.joined
-          ? TXT.access.replace('{m}', Math.round(j.access_m)) + ' (' + TXT.modes[mode] + ')'
-          : TXT.not_joined.replace('{m}', Math.round(engine.network.maxSnapM)) + ' (' + TXT.modes[mode] + ')');
+          ? TXT.access.replace('{m}', Math.round(j.access_m)) + island + ' (' + TXT.modes[mode] + ')'
+          : TXT.not_joined.replace('{m}', snap) + ' (' + TXT.modes[mode] + ')');
       });
       li.appendChild(el('br'));
       li.appendChild(el('small', {}, (index + 1) + '. ' + status.join('; ')));
