@@ -209,18 +209,6 @@ def test_split_catchments_count_each_village_once_and_do_not_overlap():
     assert list(alloc["villages"]) == list(exact["villages"])
 
 
-def test_split_catchments_dissolve_as_a_coverage_to_the_general_union():
-    edges, facilities, villages = _town_grid(4, 8)
-    networks = _networks(edges, villages, facilities)
-    access = village_access(villages, facilities, networks, _xy(villages), _xy(facilities), SPLIT)
-    catch = service_areas.catchments(villages, facilities, networks, SPLIT, CRS)
-    fast = service_areas.dissolved(catch, access, CRS, split=True).to_crs(CRS)
-    general = service_areas.dissolved(catch, access, CRS).to_crs(CRS)
-    assert list(fast["band_min"]) == list(general["band_min"]) and len(fast) == len(S.bands_min)
-    for a, b in zip(fast.geometry, general.geometry):
-        assert a.symmetric_difference(b).area < 1e-3 * b.area
-
-
 def test_split_ambulance_radii_split_bases_that_share_radii():
     edges, facilities, villages = _town_grid(3, 9)
     networks = _networks(edges, villages, facilities)

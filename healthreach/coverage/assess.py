@@ -67,9 +67,7 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
     })
     catch = measured.catchments
     layers = {"rings": service_areas.rings(catch, project.crs),
-              "dissolved": service_areas.dissolved(catch, villages, project.crs,
-                                                   split=settings.catchment_type == "split"),
-              **measured.layers}
+              "dissolved": service_areas.dissolved(catch, villages, project.crs), **measured.layers}
     record = {
         "project": project.name,
         "inputs": {role: str(path) for role, path in project.inputs.items()},

@@ -218,12 +218,8 @@ def rings(catchments: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     return frame[columns].to_crs("EPSG:4326")
 
 
-def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str, *, split: bool = False
-              ) -> gpd.GeoDataFrame:
-    """Catchments dissolved per tier and band; population = residents within the band of the tier.
-
-    `split`: the catchments of a tier and band do not overlap (split areas drawn from one raster), so
-    their union is a coverage union, far cheaper than a general one."""
+def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Catchments dissolved per tier and band; population = residents within the band of the tier."""
     metric = catchments.to_crs(crs)
     pop = access["population"].to_numpy(dtype=float)
     rows, geoms = [], []
@@ -232,19 +228,8 @@ def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str, *, s
         inside = np.isfinite(times) & (times <= band * 60 + _EPS)
         rows.append({"tier": tier, "mode": TIERS[tier].mode, "band_min": float(band),
                      "population": int(pop[inside].sum()), "villages": int(inside.sum())})
-        geoms.append(_union(group.geometry.dropna().to_numpy(), coverage=split))
+        geoms.append(shapely.union_all(group.geometry.dropna().to_numpy()))
     return _frame(rows, geoms, crs, ["tier", "mode", "band_min", "population", "villages"])
-
-
-def _union(polygons: np.ndarray, *, coverage: bool) -> shapely.Geometry:
-    """Union of polygons; a coverage union where they are known not to overlap, unless GEOS finds
-    them not exactly noded (pieces traced from different rasters), where the general union is right."""
-    if coverage:
-        try:
-            return shapely.coverage_union_all(polygons)
-        except shapely.errors.GEOSException:
-            pass
-    return shapely.union_all(polygons)
 
 
 def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access: pd.DataFrame,
