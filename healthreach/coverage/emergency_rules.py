@@ -35,6 +35,13 @@ def emergency_network_rows(chains: pd.DataFrame, settings: Settings, *, referral
     names = sorted({str(t) for t in chains["township"].dropna()} | {t for t in vtown if isinstance(t, str) and t})
     home = county_of_townships(names, vtown, vcounty, facilities["township"].to_numpy(dtype=object), fcounty)
     counties = list(dict.fromkeys(c for c in [*vcounty, *fcounty] if c is not None))
+    # Each table grouped by township once: a province has some 1,400 townships.
+    chains_of = {str(t): g for t, g in chains.groupby("township", sort=False)}
+    referral_of = {str(t): g for t, g in referral.groupby("township", sort=False)}
+    rural_of = {str(t): g for t, g in villages[(villages["setting"] != "urban").to_numpy()].groupby(
+        "township", sort=False)}
+    thc = facilities[facilities["kind"].isin(THC_KINDS).to_numpy()]
+    ambulances = dict(zip(thc["fid"].astype(str), counts(thc, "ambulances")))
     for county in counties:
         towns = [t for t in names if home[t] == county and not is_street(t, settings)]
         if not towns:
@@ -43,9 +50,9 @@ def emergency_network_rows(chains: pd.DataFrame, settings: Settings, *, referral
                                     "the rural network does not apply")
             continue
         for town in towns:
-            _ems_chain(rows, town, chains[chains["township"] == town])
-            _referral(rows, town, referral[referral["township"] == town], facilities,
-                      villages[(vtown == town) & (villages["setting"] != "urban").to_numpy()])
+            _ems_chain(rows, town, chains_of.get(town, chains.iloc[:0]))
+            _referral(rows, town, referral_of.get(town, referral.iloc[:0]), ambulances,
+                      rural_of.get(town, villages.iloc[:0]))
     return rows.frame()
 
 
@@ -62,15 +69,14 @@ def _ems_chain(rows: Rows, town: str, group: pd.DataFrame) -> None:
                 target="three tiers linked", unit="min", note=note)
 
 
-def _referral(rows: Rows, town: str, centres: pd.DataFrame, facilities: pd.DataFrame, rural: pd.DataFrame) -> None:
+def _referral(rows: Rows, town: str, centres: pd.DataFrame, ambulances: dict[str, float],
+              rural: pd.DataFrame) -> None:
     gaps: list[str] = []
     value = None
     if not len(centres):
         gaps.append("no township health centre in the township")
     else:
-        mine = facilities[facilities["fid"].astype(str).isin(centres["fid"].astype(str))
-                          & facilities["kind"].isin(THC_KINDS)]
-        if counts(mine, "ambulances").sum() < 1:
+        if sum(ambulances.get(fid, 0.0) for fid in centres["fid"].astype(str)) < 1:
             gaps.append("no ambulance at the township health centre (001 item 11: at least one)")
         times = centres["hospital_time_s"].to_numpy(dtype=float)
         if not np.isfinite(times).any():
