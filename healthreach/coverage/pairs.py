@@ -109,6 +109,20 @@ def _sift_up(heap_c: np.ndarray, heap_n: np.ndarray, i: int, c: float, node: int
 
 
 @numba.njit(nogil=True, cache=True)
+def _sort_ties(target: np.ndarray, cost: np.ndarray, i: int, end: int) -> None:
+    """Pairs i..end-1 of one search come by cost; equal costs (grids, repeated targets) are put by
+    target position, whatever order the heap settled them in. (Kept out of the search loop, whose
+    machine code it would slow.)"""
+    while i < end:
+        j = i + 1
+        while j < end and cost[j] == cost[i]:
+            j += 1
+        if j - i > 1:
+            target[i:j] = np.sort(target[i:j])
+        i = j
+
+
+@numba.njit(nogil=True, cache=True)
 def _search_chunk(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sources: np.ndarray,
                   first_pos: np.ndarray, next_pos: np.ndarray,
                   bound: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,7 +134,7 @@ def _search_chunk(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sou
     The queue: costs [0, bound] cut into _BUCKETS equal buckets, each an unsorted linked list of
     entries, and a small binary heap holding the open buckets. The bucket is a monotone function of
     the cost, so no entry of a later bucket is cheaper, and the heap settles the open ones in exact
-    cost order: the same nodes at the same costs in the same order as one heap, with far less work.
+    cost order: Dijkstra's order (ties aside) at the same costs as with one heap, for far less work.
     """
     # Scratch of fixed size, so the search loop never checks capacity. Only `dist` is written in full
     # (once per chunk; each search resets just the nodes it touched); the np.empty arrays cost memory
@@ -191,14 +205,7 @@ def _search_chunk(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sou
                         last_b = max(last_b, b)
         for j in range(nt):
             dist[touched[j]] = far
-        # Settled by cost; equal costs (grids, repeated targets) go by target position, whatever the
-        # heap did: an insertion sort that only ever moves tied pairs.
-        for i in range(start + 1, k):
-            t, c, j = out_t[i], out_c[i], i
-            while j > start and out_c[j - 1] == c and out_t[j - 1] > t:
-                out_t[j] = out_t[j - 1]
-                j -= 1
-            out_t[j] = t
+        _sort_ties(out_t, out_c, start, k)
         counts[s] = k - start
     return counts, out_t[:k], out_c[:k]
 
