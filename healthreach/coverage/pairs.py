@@ -5,10 +5,11 @@ returns a dense (sources x nodes) block: 9 MB a facility on a province network (
 small the band. Here each search touches only the nodes it reaches (some ten thousand in 30 minutes),
 resets only those and keeps only the targets: time follows the band, memory the pairs found.
 
-The searches wait on memory, so (each measured in benchmarks/pairs.py): given coordinates, nodes are
-renumbered along a Hilbert curve (a search's nodes then lie close in memory, whatever order the
-network came in: OSM ids are not spatial); sources are searched in node order (the next search finds
-much of its network still in cache); a bucket queue replaces one large heap; edges are prefetched.
+The searches wait on memory, so: given coordinates, nodes are renumbered along a Hilbert curve (a
+search's nodes then lie close in memory, whatever order the network came in: OSM ids are not
+spatial); sources are searched in node order (the next search finds much of its network still in
+cache); a bucket queue replaces one large heap; the next node's edges are prefetched.
+benchmarks/pairs.py measures it (--permute scrambles the node ids as OSM's are).
 """
 from __future__ import annotations
 
