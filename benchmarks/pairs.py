@@ -5,15 +5,20 @@ hierarchy of road classes at their class speeds (motorway every 160th line down 
 minor edges missing and 5 % of residential edges one-way; 28,000 "village" target nodes and 2,000
 "facility" source nodes. Then, in the same run:
 
-1. `bounded_pairs` from every source to every target within 30 and 60 minutes (all threads), after
-   one small warm-up call whose time (numba JIT compile, or loading numba's on-disk cache) is shown;
+1. `bounded_pairs` from every source to every target within 30 and 60 minutes (all threads), given
+   the junctions' coordinates (so it renumbers the nodes in spatial order), after one warm-up call
+   whose time (numba JIT compile, or loading numba's on-disk cache) is shown; with `--no-xy`, without
+   coordinates (the nodes searched in the graph's own order);
 2. scipy `dijkstra(indices=50 sources, limit=...)` at the same limits, seconds per source;
 3. networkx `single_source_dijkstra_path_length(cutoff=...)` from a sample of sources on a DiGraph
    built from the same edges (its build time is shown but not counted), seconds per source;
 4. a check that a few sources' pairs equal scipy's.
 
+`--permute` scrambles the node ids (seeded) as OSM ids are scrambled: a row-major grid is kinder to
+the caches than real networks are.
+
 Run:  .venv/bin/python benchmarks/pairs.py [--sources 2000] [--targets 28000] [--minutes 30,60] [--nx-sources 10]
-      [--threads N]
+      [--threads N] [--permute] [--no-xy]
 """
 from __future__ import annotations
 
@@ -35,8 +40,9 @@ CLASSES = ((160, "motorway"), (80, "trunk"), (40, "primary"), (20, "secondary"),
 MINOR = np.array(["unclassified", "residential", "track"])
 
 
-def grid_graph(side: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed edges (from, to, seconds) of a side x side perturbed grid with road classes."""
+def grid_graph(side: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Directed edges (from, to, seconds) of a side x side perturbed grid with road classes, and the
+    nodes' coordinates (metres, shape (side**2, 2)); node id i * side + j is at column i, row j."""
     x = np.arange(side)[:, None] * SPACING_M + rng.uniform(-100, 100, (side, side))
     y = np.arange(side)[None, :] * SPACING_M + rng.uniform(-100, 100, (side, side))
     nid = np.arange(side * side).reshape(side, side)
@@ -56,7 +62,7 @@ def grid_graph(side: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     xf, yf = x.ravel(), y.ravel()
     seconds = np.hypot(xf[u] - xf[v], yf[u] - yf[v]) / speed * 3.6
     back = ~oneway
-    return np.r_[u, v[back]], np.r_[v, u[back]], np.r_[seconds, seconds[back]]
+    return np.r_[u, v[back]], np.r_[v, u[back]], np.r_[seconds, seconds[back]], np.c_[xf, yf]
 
 
 def _peak_rss_gb() -> float:
@@ -75,23 +81,30 @@ def main() -> None:
     parser.add_argument("--nx-sources", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--minutes", default="30,60", help="limits to run, comma-separated (the first is checked)")
+    parser.add_argument("--permute", action="store_true", help="scramble the node ids, as OSM's are")
+    parser.add_argument("--no-xy", action="store_true", help="do not give bounded_pairs the coordinates")
     args = parser.parse_args()
     bands = [int(m) for m in args.minutes.split(",")]
     rng = np.random.default_rng(42)
     print(f"load average at start: {os.getloadavg()[0]:.2f} (other work on the machine skews the timings)")
 
     t0 = time.perf_counter()
-    a, b, w = grid_graph(args.side, rng)
+    a, b, w, xy = grid_graph(args.side, rng)
     n = args.side**2
+    new_id = np.random.default_rng(7).permutation(n) if args.permute else np.arange(n)
+    a, b, xy = new_id[a], new_id[b], xy[np.argsort(new_id)]
     graph = sparse.csr_matrix((w, (a, b)), shape=(n, n))
     print(f"grid: {n:,} nodes, {graph.nnz:,} directed edges, built in {time.perf_counter() - t0:.1f} s")
-    targets = rng.choice(n, args.targets, replace=False)
-    sources = rng.choice(n, args.sources, replace=False)
+    targets = new_id[rng.choice(n, args.targets, replace=False)]  # the same junctions, however numbered
+    sources = new_id[rng.choice(n, args.sources, replace=False)]
     threads = args.threads or min(os.cpu_count() or 1, 32)
-    print(f"sources={len(sources)} targets={len(targets)} threads={threads}")
+    print(f"sources={len(sources)} targets={len(targets)} threads={threads} node ids "
+          f"{'scrambled' if args.permute else 'row-major'}; coordinates {'not ' if args.no_xy else ''}given")
+    # Passed only when given, so that --no-xy also runs against an older bounded_pairs (before/after).
+    coords = {} if args.no_xy else {"xy": xy}
 
     t0 = time.perf_counter()
-    bounded_pairs(graph, sources[:2], targets, 60.0)
+    bounded_pairs(graph, sources, targets, 0.0, **coords)  # compiles every kernel; no search work
     print(f"first_call_s={time.perf_counter() - t0:.2f} (numba compile or cache load, plus setup)")
 
     # Wall seconds as asked, and CPU seconds (all threads) too: on a shared machine the CPU time per
@@ -102,7 +115,7 @@ def main() -> None:
     one = min(200, len(sources))
     for minutes in bands:
         t0, c0 = time.perf_counter(), time.process_time()
-        pairs = bounded_pairs(graph, sources, targets, minutes * 60.0, threads=args.threads)
+        pairs = bounded_pairs(graph, sources, targets, minutes * 60.0, threads=args.threads, **coords)
         ours[minutes] = time.perf_counter() - t0
         cpu["pairs", minutes] = (time.process_time() - c0) / len(sources)
         print(f"pairs_{minutes}min_s={ours[minutes]:.2f} ({ours[minutes] / len(sources) * 1e3:.2f} ms/source wall, "
@@ -112,7 +125,7 @@ def main() -> None:
         if pairs_first is None:
             pairs_first = pairs
         t0 = time.perf_counter()
-        bounded_pairs(graph, sources[:one], targets, minutes * 60.0, threads=1)
+        bounded_pairs(graph, sources[:one], targets, minutes * 60.0, threads=1, **coords)
         print(f"pairs_{minutes}min_1thread_ms_per_source={(time.perf_counter() - t0) / one * 1e3:.2f} "
               f"(first {one} sources)")
     print(f"peak_rss_after_pairs_gb={_peak_rss_gb():.2f}")

@@ -11,6 +11,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from healthreach import data
 from healthreach.coverage.network import build_network
+from healthreach.coverage import pairs as pairs_module
+from healthreach.coverage.node_order import hilbert_order, renumbered
 from healthreach.coverage.pairs import CostPairs, bounded_pairs
 from healthreach.layers.roads import read_project_roads
 from healthreach.config import settings_from_parameters
@@ -21,8 +23,13 @@ SAMPLE_PROJECT = Path(data.__file__).parent / "samples" / "county" / "project.ym
 
 
 def random_graph(seed: int, n: int = 300) -> sparse.csr_matrix:
+    return random_network(seed, n)[0]
+
+
+def random_network(seed: int, n: int = 300) -> tuple[sparse.csr_matrix, np.ndarray]:
     """A road-like directed graph: two clusters of near neighbours (no edge between them), isolated
-    nodes, mostly two-way edges with some one-way, and parallel edges collapsed to the cheapest."""
+    nodes, mostly two-way edges with some one-way, and parallel edges collapsed to the cheapest; and
+    its nodes' coordinates (metres)."""
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 1000, (n, 2))
     cluster = np.where(np.arange(n) < n // 2, 0, 1)
@@ -45,7 +52,7 @@ def random_graph(seed: int, n: int = 300) -> sparse.csr_matrix:
     for i, j, c in zip(a.tolist(), b.tolist(), w.tolist()):
         best[i, j] = min(c, best.get((i, j), np.inf))
     pairs = np.array(list(best.keys()))
-    return sparse.csr_matrix((list(best.values()), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return sparse.csr_matrix((list(best.values()), (pairs[:, 0], pairs[:, 1])), shape=(n, n)), xy
 
 
 def reference(graph: sparse.csr_matrix, sources: np.ndarray, targets: np.ndarray, limit: float) -> CostPairs:
@@ -62,7 +69,8 @@ def assert_same(ours: CostPairs, ref: CostPairs) -> None:
     assert ours.source.dtype == ours.target.dtype == np.int64 and ours.cost.dtype == np.float64
     np.testing.assert_array_equal(ours.source, ref.source)
     np.testing.assert_array_equal(ours.target, ref.target)
-    np.testing.assert_allclose(ours.cost, ref.cost, rtol=1e-12, atol=0)
+    # Bit for bit: any exact shortest-path search sums each path's edges in the same order.
+    np.testing.assert_array_equal(ours.cost, ref.cost)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -196,3 +204,146 @@ def test_sample_county_facilities_to_villages_match_scipy():
     pairs = bounded_pairs(graph, sources, targets, 1800.0)
     assert_same(pairs, reference(graph, sources, targets, 1800.0))
     assert 0 < len(pairs) < len(sources) * len(targets)
+
+
+def weighted_grid(side: int, seed: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """A side x side grid, both ways, of road-like costs (seconds; some repeated, a few zero, a few
+    one-way), numbered row by row; and the nodes' coordinates (metres, 400 m apart)."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(side * side).reshape(side, side)
+    a = np.r_[idx[:-1].ravel(), idx[:, :-1].ravel()]
+    b = np.r_[idx[1:].ravel(), idx[:, 1:].ravel()]
+    w = np.where(rng.random(len(a)) < 0.3, 24.0, rng.uniform(10, 90, len(a)))  # ties: 30 % at 24 s
+    w[rng.random(len(a)) < 0.02] = 0.0
+    back = rng.random(len(a)) > 0.05
+    graph = sparse.csr_matrix((np.r_[w, w[back]], (np.r_[a, b[back]], np.r_[b, a[back]])), shape=(side**2,) * 2)
+    xy = np.c_[np.repeat(np.arange(side), side), np.tile(np.arange(side), side)] * 400.0
+    return graph, xy
+
+
+def assert_identical(a: CostPairs, b: CostPairs) -> None:
+    assert (a.n_sources, a.n_targets) == (b.n_sources, b.n_targets)
+    for field in ("source", "target", "cost"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_coordinates_give_the_same_pairs(seed: int):
+    """With coordinates the searches run on a renumbered copy, sources in spatial order: the pairs
+    come back the same, bit for bit, and in the caller's source order."""
+    graph, xy = random_network(seed)
+    rng = np.random.default_rng(200 + seed)
+    sources = rng.integers(0, graph.shape[0], 60)  # unsorted, repeats likely
+    targets = rng.integers(0, graph.shape[0], 150)
+    for threads in (1, 3):
+        plain = bounded_pairs(graph, sources, targets, 120.0, threads=threads)
+        spatial = bounded_pairs(graph, sources, targets, 120.0, threads=threads, xy=xy)
+        assert_identical(spatial, plain)
+        assert_same(spatial, reference(graph, sources, targets, 120.0))
+    assert len(plain) > 500
+    # Each source's block is its own search's, wherever the source stands in the node order.
+    for i in (0, 17, 59):
+        alone = bounded_pairs(graph, sources[i:i + 1], targets, 120.0, xy=xy)
+        mine = spatial.source == i
+        assert spatial.target[mine].tolist() == alone.target.tolist()
+        assert spatial.cost[mine].tolist() == alone.cost.tolist()
+
+
+def test_scrambled_node_ids_give_the_same_pairs():
+    """A grid numbered row by row, then its node ids scrambled as OSM's are: the same pairs, the
+    same costs bit for bit, with and without coordinates (renumbered or not)."""
+    side = 40
+    graph, xy = weighted_grid(side, 3)
+    rng = np.random.default_rng(11)
+    sources = rng.choice(side**2, 50, replace=False)
+    targets = np.r_[rng.choice(side**2, 200, replace=False), sources[:5]]  # some sources are targets
+    new_id = rng.permutation(side**2)
+    old_of = np.argsort(new_id)
+    scrambled = sparse.csr_matrix(graph[old_of][:, old_of])
+    assert scrambled[new_id[0], new_id[1]] == graph[0, 1]
+    limit = 600.0
+    ref = reference(graph, sources, targets, limit)
+    for g, xy_, s, t in ((graph, xy, sources, targets), (scrambled, xy[old_of], new_id[sources], new_id[targets])):
+        assert_same(bounded_pairs(g, s, t, limit), ref)
+        assert_same(bounded_pairs(g, s, t, limit, xy=xy_), ref)
+    assert 0 < len(ref) < len(sources) * len(targets)
+    assert np.any(np.diff(ref.cost)[np.diff(ref.source) == 0] == 0)  # ties to order, as on any grid
+
+
+def test_few_sources_search_the_graph_as_given():
+    """Renumbering pays only for many sources: one source on a larger graph searches it as given,
+    two renumber it; both give the same pairs."""
+    per = pairs_module._NODES_PER_SOURCE_TO_RENUMBER
+    side = int(np.sqrt(1.5 * per))
+    assert per < side**2 < 2 * per  # one source does not renumber, two do
+    graph, xy = weighted_grid(side, 5)
+    targets, mid = np.arange(0, side**2, 7), side**2 // 2 + side // 3
+    one = bounded_pairs(graph, [mid], targets, 900.0, xy=xy)
+    two = bounded_pairs(graph, [mid, mid], targets, 900.0, xy=xy)
+    assert len(one) > 50 and len(two) == 2 * len(one)
+    for s in (0, 1):
+        assert two.target[two.source == s].tolist() == one.target.tolist()
+        assert two.cost[two.source == s].tolist() == one.cost.tolist()
+    assert_same(one, reference(graph, np.array([mid]), targets, 900.0))
+
+
+def test_hilbert_order_walks_neighbours_and_renumbering_permutes():
+    """On a 16 x 16 lattice (any scale) the curve steps to an adjacent cell every time; the
+    renumbered graph is the graph permuted, as scipy permutes it."""
+    side = 16
+    cells = np.c_[np.repeat(np.arange(side), side), np.tile(np.arange(side), side)]
+    for scale, shift in ((1.0, 0.0), (250.0, 3.5e5)):
+        order = hilbert_order(cells * scale + shift)
+        assert sorted(order.tolist()) == list(range(side**2))
+        steps = np.abs(np.diff(cells[order], axis=0)).sum(axis=1)
+        assert (steps == 1).all()
+    graph, _ = weighted_grid(side, 2)
+    indptr, indices, data, rank = renumbered(graph.indptr, graph.indices, graph.data, order)
+    assert (rank[order] == np.arange(side**2)).all()
+    mine = sparse.csr_matrix((data, indices, indptr), shape=graph.shape)
+    expect = graph[order][:, order]
+    assert (mine != expect).nnz == 0 and mine.nnz == graph.nnz
+
+
+def test_bucket_queue_settles_exactly_across_magnitudes():
+    """Edge costs from nanoseconds to hours, zeros and exact ties in one band: the bucket queue
+    (buckets of ~0.1 s at this limit) still settles every node at scipy's cost, in cost order."""
+    rng = np.random.default_rng(4)
+    n = 400
+    a, b = rng.integers(0, n, 3000), rng.integers(0, n, 3000)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    w = rng.choice([0.0, 1e-9, 1e-3, 0.05, 0.1, 7.0, 300.0, 3599.0], len(a)) * rng.choice([1.0, 1.0, 1.5], len(a))
+    best: dict[tuple[int, int], float] = {}
+    for i, j, c in zip(a.tolist(), b.tolist(), w.tolist()):
+        best[i, j] = min(c, best.get((i, j), np.inf))
+    keys = np.array(list(best.keys()))
+    graph = sparse.csr_matrix((list(best.values()), (keys[:, 0], keys[:, 1])), shape=(n, n))
+    sources, targets = rng.integers(0, n, 30), np.arange(n)
+    for limit in (0.0, 1e-6, 0.1, 3600.0, np.inf):
+        ours = bounded_pairs(graph, sources, targets, limit, threads=2)
+        if np.isfinite(limit):
+            assert_same(ours, reference(graph, sources, targets, limit))
+        else:  # no limit: everything reachable, at scipy's unbounded costs
+            full = dijkstra(graph, indices=sources)
+            assert len(ours) == np.isfinite(full).sum()
+            np.testing.assert_array_equal(ours.cost, full[ours.source, ours.target])
+        per = [ours.cost[ours.source == s] for s in range(len(sources))]
+        assert all((np.diff(c) >= 0).all() for c in per)
+    assert len(bounded_pairs(graph, sources, targets, 0.0)) > len(sources)  # zero-cost edges pair at 0
+
+
+def test_coordinates_of_the_wrong_shape_raise_and_missing_ones_do_no_harm():
+    graph, xy = random_network(1, 40)
+    for bad in (xy[:-1], xy[:, :1], xy.ravel()):
+        with pytest.raises(ValueError, match="xy"):
+            bounded_pairs(graph, [0], [1], 100.0, xy=bad)
+    sources, targets = np.arange(0, 40, 3), np.arange(40)
+    expect = bounded_pairs(graph, sources, targets, 100.0)
+    assert len(expect) > 20
+    for missing in ([3, 7], np.arange(40)):  # some nodes without coordinates, or all
+        partly = xy.copy()
+        partly[missing] = [np.nan, np.inf]
+        assert_identical(bounded_pairs(graph, sources, targets, 100.0, xy=partly), expect)
+    order = hilbert_order(np.r_[[[np.nan, 0.0]], np.c_[np.arange(5.0), np.zeros(5)]])
+    assert order[0] == 0 and sorted(order.tolist()) == list(range(6))

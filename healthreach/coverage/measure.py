@@ -86,7 +86,7 @@ def facility_pairs(net: Network, nv: int, facilities: pd.DataFrame, settings: Se
     other = ~thc & ~np.isin(kinds, EMS_KINDS)
     parts = []
     for members, limit in zip((np.flatnonzero(thc), np.flatnonzero(other)), pair_limits_s(settings)):
-        found = bounded_pairs(net.reverse_s, net.point_node[nv + members], net.point_node[:nv], limit)
+        found = bounded_pairs(net.reverse_s, net.point_node[nv + members], net.point_node[:nv], limit, xy=net.node_xy)
         parts.append((members[found.source], found.target, found.cost))
     source, target, cost = (np.concatenate(column) for column in zip(*parts))
     # Each group is sorted by (source, cost, target) and holds other facilities: a stable sort by

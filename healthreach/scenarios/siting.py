@@ -239,7 +239,8 @@ def cost_matrix(nets: SitingNetworks, kind: str, limit_s: float) -> sp.csr_matri
     tier = TIERS[KIND_TIER[kind]]
     net = nets.networks[tier.mode]
     graph = net.reverse_s if tier.toward else net.csr_s
-    found = bounded_pairs(graph, nets.nodes(tier.mode, "sites"), nets.nodes(tier.mode, "villages"), limit_s)
+    found = bounded_pairs(graph, nets.nodes(tier.mode, "sites"), nets.nodes(tier.mode, "villages"), limit_s,
+                          xy=net.node_xy)
     return cost_matrix_from_pairs(found.target, found.source, found.cost, (nets.nv, nets.ns))
 
 
