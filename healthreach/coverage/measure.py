@@ -6,7 +6,9 @@ result is one `Measurement` about the whole project, which `assess` turns into t
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -119,7 +121,22 @@ def measure(area: Area, settings: Settings, *, progress: Progress | None = None)
     networks = build_networks(area.edges, MODES, settings, crs, np.vstack([village_xy, facility_xy]))
     drive = networks["drive"]
     lap("build_networks")
+    # The cost pairs' searches are compiled and release the GIL: they run beside the rest of the step,
+    # most of which holds one core (numpy, GEOS, rasterio one call at a time).
+    _ = drive.reverse_s  # built here, once, before two threads want it
+    with ThreadPoolExecutor(max_workers=1) as background:
+        pairs_of = background.submit(facility_pairs, drive, nv, facilities, settings)
+        measured = _search(area, settings, networks, village_xy, facility_xy, say, lap)
+        pairs = pairs_of.result()
+    lap("pairs_wait")
+    return _own(dataclasses.replace(measured, pairs=pairs), area, timings)
 
+
+def _search(area: Area, settings: Settings, networks: dict[str, Network], village_xy: np.ndarray,
+            facility_xy: np.ndarray, say: Progress, lap: Callable[[str], None]) -> Measurement:
+    """Everything the measuring step finds but the cost pairs (left empty here)."""
+    villages, facilities, crs = area.project.villages, area.project.facilities, area.project.crs
+    nv, drive = len(villages), networks["drive"]
     say("travel times per tier and service")
     access = village_access(villages, facilities, networks, village_xy, facility_xy, settings)
     access = add_service_access(access, facilities, networks, village_xy, facility_xy)
@@ -135,23 +152,24 @@ def measure(area: Area, settings: Settings, *, progress: Progress | None = None)
     }
     lap("catchments")
 
-    say("cost pairs, referral, emergency chains, network quality")
-    pairs = facility_pairs(drive, nv, facilities, settings)
+    say("referral, emergency chains, network quality, cost pairs")
     analysed = facilities.copy()
     analysed["access_m"] = np.where(drive.point_joined[nv:], np.round(drive.point_access_m[nv:], 1), np.nan)
     analysed["note"] = pd.array(
         ["" if j else f"no road within {settings.max_snap_m:,.0f} m: not joined to the network"
          for j in drive.point_joined[nv:]], dtype="string")
     measured = Measurement(
-        villages=access, facilities=analysed, seat=seat_times(facilities, drive, nv=nv), pairs=pairs,
+        villages=access, facilities=analysed, seat=seat_times(facilities, drive, nv=nv),
+        pairs=CostPairs(source=np.zeros(0, np.int64), target=np.zeros(0, np.int64), cost=np.zeros(0),
+                        n_sources=len(facilities), n_targets=nv),
         catchments=catch, layers=layers, referral=referral_times(facilities, drive, nv=nv),
         chains=ems_three_tier(facilities, networks["ambulance"], nv=nv),
         network_qa=network_qa(area.edges, networks, villages, facilities, settings),
         network={mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
                         "road_segments": net.n_segments} for mode, net in networks.items()},
     )
-    lap("pairs_referral_quality")
-    return _own(measured, area, timings)
+    lap("referral_quality")
+    return measured
 
 
 def _own(m: Measurement, area: Area, timings: dict[str, float]) -> Measurement:
