@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from rich.markup import escape
 from healthreach._errors import InputError, UsageError
 from healthreach.commands import (
     Options,
+    outfolder,
     compare_project,
     optimize_project,
     run_demo,
@@ -44,6 +44,7 @@ class Steps:
         self._started = 0.0
 
     def __call__(self, message: str) -> None:
+        outfolder.check_interrupted()
         self.done()
         self._message, self._started = escape(message), time.perf_counter()
         self._status = console.status(self._message)
@@ -220,14 +221,9 @@ def _report(out_dir: Path) -> None:
     console.print(f"Outputs written to [bold]{escape(str(out_dir))}[/bold]")
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM ends the run as Ctrl-C does: the staging folder is removed, the lock released."""
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _terminate)
+    outfolder.handle_interrupts()
     try:
         app()
     except KeyboardInterrupt:

@@ -21,6 +21,8 @@ import logging
 import os
 import re
 import shutil
+import signal
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +46,9 @@ COMMAND_FILES = ("optimized.yml", "optimize.csv", "validation.csv", "parts")
 SIDECARS = ("*.gpkg-wal", "*.gpkg-shm", "*.gpkg-journal", "*.aux.xml", ".DS_Store", "._*", "Thumbs.db",
             "desktop.ini", "~$*", ".~lock.*#")
 """What GIS programs, spreadsheets and file browsers add beside outputs they open; replaced with them."""
+_INTERRUPTED: list[int] = []
+"""Signals received; put_in_place refuses once one arrived even when Python swallowed the
+KeyboardInterrupt (it does when the signal lands inside a weakref callback or __del__)."""
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
@@ -275,9 +280,36 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def interrupt(signum: int, _frame: object) -> None:
+    """Signal handler for SIGINT and SIGTERM: remember the signal and end the run as Ctrl-C does (the
+    staging folder is removed, the lock released)."""
+    _INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+def _unraisable(hook: object) -> None:
+    """A KeyboardInterrupt that Python could not raise is already remembered: no traceback for it."""
+    if not isinstance(getattr(hook, "exc_value", None), KeyboardInterrupt):
+        sys.__unraisablehook__(hook)  # type: ignore[arg-type]
+
+
+def handle_interrupts() -> None:
+    """Install `interrupt` for SIGINT and SIGTERM (call from the main thread)."""
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    sys.unraisablehook = _unraisable
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt when a signal arrived whose KeyboardInterrupt Python swallowed."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
 def put_in_place(plan: OutPlan) -> None:
     """Make the staging folder the target: one atomic swap (or rename when there was none), then
-    remove the previous outputs and the parts kept for resume."""
+    remove the previous outputs and the parts kept for resume. Refused once the run was interrupted."""
+    check_interrupted()
     if not plan.target.exists():
         os.rename(plan.staging, plan.target)
     elif _exchange(plan.staging, plan.target):
