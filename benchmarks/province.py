@@ -195,7 +195,7 @@ def layers(rng: np.random.Generator, extent: tuple[float, float], n_villages: in
 
 
 def _rss_reset() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) so the baseline's own peak can be read."""
+    """Reset the kernel's peak-RSS mark (VmHWM) so a step's own peak can be read."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -238,7 +238,8 @@ def baseline(project: Project, edges: gpd.GeoDataFrame, settings: Settings) -> t
     radii = service_areas.ems_radius(villages, facilities, networks, settings, CRS)
     steps["ems_radius_polygons"] = int(radii.geometry.notna().sum())
     lap("ems_radii")
-    check_standards(access, facilities, settings, county=project.name)
+    check_standards(access, facilities, settings, village_county=[project.name] * len(villages),
+                    facility_county=[project.name] * len(facilities))
     lap("standards")
     return networks, steps
 
@@ -281,11 +282,26 @@ def main() -> None:
                       roads=RoadsSource(path=Path("synthetic-roads"), format="edges"))
     gc.collect()
 
-    # 1. The baseline, with its own peak memory.
-    exact_peak = _rss_reset()
-    t0 = time.perf_counter()
+    # 1. The whole analysis in one process, with its own peak memory (first: the later steps' networkx
+    # graphs would leave the allocator's pages behind).
     settings = Settings()
     settings = dataclasses.replace(settings, catchment_type=resolve_catchment_type(project, edges, settings))
+    exact_peak = _rss_reset()
+    t0 = time.perf_counter()
+    result = analyze(project, edges, RunConfig(settings=settings))
+    whole_s = time.perf_counter() - t0
+    whole_gb = _peak_rss_gb()
+    print("whole analyze steps (s): " + ", ".join(f"{k}={v:.1f}" for k, v in result.provenance["timings_s"].items()))
+    print(f"whole analyze: {len(result.pairs):,} cost pairs, {len(result.standards):,} standards rows, "
+          f"{len(result.catchments):,} catchment polygons ({result.provenance['catchments']})"
+          + ("" if exact_peak else "; peak RSS could not be reset"))
+    del result
+    gc.collect()
+
+    # 2. The baseline of the last session's benchmark (networks, nearest, catchments, radii, standards),
+    # step by step, with its own peak memory.
+    exact_peak = _rss_reset()
+    t0 = time.perf_counter()
     networks, steps = baseline(project, edges, settings)
     baseline_s = time.perf_counter() - t0
     peak_gb = _peak_rss_gb()
@@ -295,7 +311,7 @@ def main() -> None:
         print("note: peak RSS could not be reset; it includes the data generation")
     gc.collect()
 
-    # 2.-4. The nearest-facility searches alone: healthreach, bare scipy, networkx.
+    # 3.-5. The nearest-facility searches alone: healthreach, bare scipy, networkx.
     searches = _searches(project, networks)
     hr_s: dict[str, float] = {}
     results: dict[str, np.ndarray] = {}
@@ -361,18 +377,6 @@ def main() -> None:
     print(f"nearest_vs_networkx_x={sum(nx_s.values()) / sum(hr_s[t] for t in subset):.1f}")
     print(f"nearest_vs_scipy_floor_x={sum(hr_s.values()) / sum(floor_s.values()):.2f}")
 
-    # 5. The whole analysis in one process, with its own peak memory.
-    del networks, results
-    gc.collect()
-    exact_peak = _rss_reset()
-    t0 = time.perf_counter()
-    result = analyze(project, edges, RunConfig(settings=settings))
-    whole_s = time.perf_counter() - t0
-    whole_gb = _peak_rss_gb()
-    print("whole analyze steps (s): " + ", ".join(f"{k}={v:.1f}" for k, v in result.provenance["timings_s"].items()))
-    print(f"whole analyze: {len(result.pairs):,} cost pairs, {len(result.standards):,} standards rows, "
-          f"{len(result.catchments):,} catchment polygons ({result.provenance['catchments']})"
-          + ("" if exact_peak else "; peak RSS could not be reset"))
     print(f"whole_analyze_wall_s={whole_s:.1f}")
     print(f"whole_analyze_rss_gb={whole_gb:.2f}")
 

@@ -198,7 +198,12 @@ def test_catchments_and_layers_equal_a_single_run(single, wide):
     for name, layer in single.layers.items():
         assert_frame_equal(pd.DataFrame(wide.layers[name].drop(columns="geometry")),
                            pd.DataFrame(layer.drop(columns="geometry")), obj=name)
-        assert wide.layers[name].geometry.geom_equals_exact(layer.geometry, tolerance=1e-9).all(), name
+        if name == "dissolved":  # one area's union against several areas' pieces joined: the same
+            # ground, vertices in another order (square metres)
+            a, b = wide.layers[name].to_crs(4546).geometry, layer.to_crs(4546).geometry
+            assert (a.symmetric_difference(b).area <= 1e-6 * b.area + 1.0).all(), name
+        else:
+            assert wide.layers[name].geometry.geom_equals_exact(layer.geometry, tolerance=1e-9).all(), name
 
 
 class RaiseOnce:

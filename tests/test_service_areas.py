@@ -209,6 +209,33 @@ def test_split_catchments_count_each_village_once_and_do_not_overlap():
     assert list(alloc["villages"]) == list(exact["villages"])
 
 
+@pytest.mark.parametrize("own_bands", [False, True])
+def test_split_rings_and_dissolved_traced_from_the_raster_equal_the_polygon_overlay(own_bands):
+    """Split areas trace rings and the dissolved layer from their raster; the same ground as
+    differencing and unioning the split catchment polygons with GEOS (square metres)."""
+    edges, facilities, villages = _town_grid(4, 8, own_bands=own_bands)
+    networks = _networks(edges, villages, facilities)
+    own = np.array([True, True, False, True])
+    drawn = service_areas.draw_catchments(villages, facilities, networks, SPLIT, CRS, own=own)
+    catch = drawn.catchments.to_crs(CRS)
+    overlay = service_areas.rings(drawn.catchments, CRS).to_crs(CRS)
+    traced = drawn.rings.to_crs(CRS)
+    assert list(traced[["fid", "band_from_min", "band_min"]].itertuples(index=False)) == \
+        list(overlay[["fid", "band_from_min", "band_min"]].itertuples(index=False))
+    for a, b in zip(traced.geometry, overlay.geometry):
+        assert (a is None or a.is_empty) == (b is None or b.is_empty)
+        if a is not None and not a.is_empty:
+            assert a.is_valid and a.symmetric_difference(b).area <= 1e-6 * b.area + 1.0
+    mine = catch[catch["fid"].isin(list(facilities["fid"][own]))]
+    pieces = drawn.dissolved.to_crs(CRS)
+    assert sorted(pieces["band_min"]) == sorted(mine["band_min"].unique())
+    for band, piece in zip(pieces["band_min"], pieces.geometry):
+        union = shapely.union_all(mine[mine["band_min"] == band].geometry.dropna().to_numpy())
+        assert piece.is_valid and piece.symmetric_difference(union).area <= 1e-6 * union.area + 1.0
+    # Leaving a facility out takes its ground out of the pieces.
+    assert pieces.area.max() < catch[catch["band_min"] == catch["band_min"].max()].area.sum() - 1.0
+
+
 def test_split_ambulance_radii_split_bases_that_share_radii():
     edges, facilities, villages = _town_grid(3, 9)
     networks = _networks(edges, villages, facilities)

@@ -66,8 +66,9 @@ def assess(project: Project, measured: Measurement, settings: Settings, edges: g
         "subcentre_ranking": rank_subcentres(villages, facilities, measured.pairs, measured.seat),
     })
     catch = measured.catchments
-    layers = {"rings": service_areas.rings(catch, project.crs),
-              "dissolved": service_areas.dissolved(catch, villages, project.crs), **measured.layers}
+    layers = {"rings": measured.layers["rings"],
+              "dissolved": service_areas.dissolved(measured.dissolved, villages, project.crs),
+              **{name: layer for name, layer in measured.layers.items() if name != "rings"}}
     record = {
         "project": project.name,
         "inputs": {role: str(path) for role, path in project.inputs.items()},

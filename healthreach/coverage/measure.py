@@ -33,8 +33,9 @@ from healthreach.tiers import CATCHMENT_TIERS, EMS_KINDS, THC_KINDS
 
 Progress = Callable[[str], None]
 
-PER_FACILITY_LAYERS = ("allocation", "ems_radius", "walk_15min")
-"""Catchment layers drawn per facility while measuring; `rings` and `dissolved` are assessed."""
+PER_FACILITY_LAYERS = ("rings", "allocation", "ems_radius", "walk_15min")
+"""Catchment layers drawn per facility while measuring (the `dissolved` layer is joined from each
+area's piece when assessing)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Measurement:
     catchments: gpd.GeoDataFrame
     layers: dict[str, gpd.GeoDataFrame]
     """The per-facility catchment layers (PER_FACILITY_LAYERS)."""
+    dissolved: gpd.GeoDataFrame
+    """Per tier and band, one piece per area: the catchments of its own facilities as one geometry."""
     referral: pd.DataFrame
     chains: pd.DataFrame
     """Three-tier emergency chains, one row per township health centre."""
@@ -142,9 +145,12 @@ def _search(area: Area, settings: Settings, networks: dict[str, Network], villag
     access = add_service_access(access, facilities, networks, village_xy, facility_xy)
     lap("village_access")
 
-    catch = service_areas.catchments(villages, facilities, networks, settings, crs, progress=say)
+    drawn = service_areas.draw_catchments(villages, facilities, networks, settings, crs, own=area.own_facilities,
+                                          progress=say)
+    catch = drawn.catchments
     say("allocated catchments, ambulance radii, walking circles")
     layers = {
+        "rings": drawn.rings,
         "allocation": service_areas.allocation(villages, facilities, access, networks, settings, crs,
                                                catchments=catch),
         "ems_radius": service_areas.ems_radius(villages, facilities, networks, settings, crs),
@@ -162,7 +168,7 @@ def _search(area: Area, settings: Settings, networks: dict[str, Network], villag
         villages=access, facilities=analysed, seat=seat_times(facilities, drive, nv=nv),
         pairs=CostPairs(source=np.zeros(0, np.int64), target=np.zeros(0, np.int64), cost=np.zeros(0),
                         n_sources=len(facilities), n_targets=nv),
-        catchments=catch, layers=layers, referral=referral_times(facilities, drive, nv=nv),
+        catchments=catch, layers=layers, dissolved=drawn.dissolved, referral=referral_times(facilities, drive, nv=nv),
         chains=ems_three_tier(facilities, networks["ambulance"], nv=nv),
         network_qa=network_qa(area.edges, networks, villages, facilities, settings),
         network={mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
@@ -189,7 +195,7 @@ def _own(m: Measurement, area: Area, timings: dict[str, float]) -> Measurement:
     return Measurement(
         villages=m.villages.iloc[own_v], facilities=m.facilities.iloc[own_f], seat=m.seat.iloc[own_f],
         pairs=pairs, catchments=_of(m.catchments, own_fids),
-        layers={name: _of(layer, own_fids) for name, layer in m.layers.items()},
+        layers={name: _of(layer, own_fids) for name, layer in m.layers.items()}, dissolved=m.dissolved,
         referral=_of(m.referral, own_fids), chains=m.chains[m.chains["thc_id"].astype(str).isin(own_fids)],
         network_qa=qa[about], network=m.network, timings=timings, label=area.label,
         village_pos=area.village_pos[own_v], facility_pos=area.facility_pos[own_f],
@@ -224,7 +230,9 @@ def combine(ms: Sequence[Measurement], n_villages: int, n_facilities: int) -> Me
         pairs=CostPairs(source=source[order], target=target[order], cost=cost[order], n_sources=n_facilities,
                         n_targets=n_villages),
         catchments=_by_facility([m.catchments for m in ms], fid_pos, tiers=True),
-        layers={name: _by_facility([m.layers[name] for m in ms], fid_pos) for name in ms[0].layers},
+        layers={name: _by_facility([m.layers[name] for m in ms], fid_pos, tiers=name == "rings")
+                for name in ms[0].layers},
+        dissolved=pd.concat([m.dissolved for m in ms], ignore_index=True),
         referral=_by_facility([m.referral for m in ms], fid_pos),
         chains=_by_facility([m.chains.rename(columns={"thc_id": "fid"}) for m in ms], fid_pos).rename(
             columns={"fid": "thc_id"}),

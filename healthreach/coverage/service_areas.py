@@ -19,6 +19,7 @@ it is nearest for, within the band.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -30,7 +31,7 @@ from healthreach.coverage.catchments import catchment_polygon, reached_lines
 from healthreach.coverage.network import Network, build_networks
 from healthreach.coverage.rule_inputs import radius_bases
 from healthreach.config import Settings
-from healthreach.coverage.split_areas import split_areas
+from healthreach.coverage.split_areas import SplitAreas, split_areas
 from healthreach.coverage.traveltime import bounded_cost_blocks, nearest
 from healthreach.tiers import TIERS
 from healthreach.coverage.access import tier_mask
@@ -41,6 +42,8 @@ from healthreach.layers.roads.speeds import segment_speeds_kmh
 Progress = Callable[[str], None]
 _EPS = 1e-6
 COLUMNS = ["fid", "name", "kind", "tier", "mode", "band_min", "population", "villages"]
+RING_COLUMNS = ["fid", "name", "kind", "tier", "mode", "band_from_min", "band_min"]
+DISSOLVED_COLUMNS = ["tier", "mode", "band_min"]
 SPLIT_ABOVE_NODES = 200_000
 """With `catchment_type: auto`, drive networks with more nodes than this get split catchments."""
 SPLIT_ABOVE_PIECES = 200_000
@@ -160,12 +163,75 @@ def catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, network
     return _frame(rows, geoms, crs)
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """The catchment layers of one area (WGS84)."""
+
+    catchments: gpd.GeoDataFrame
+    """Per facility and band: its disk (see `catchments`)."""
+    rings: gpd.GeoDataFrame
+    """Per facility and band: the disk less the facility's next smaller one (see `rings`)."""
+    dissolved: gpd.GeoDataFrame
+    """Per tier and band: the disks of the facilities `own` marks as one geometry (`tier`, `mode`,
+    `band_min`); `dissolved` joins the pieces of several areas and counts the residents."""
+
+
+def draw_catchments(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, networks: dict[str, Network],
+                    settings: Settings, crs: str, *, own: np.ndarray | None = None,
+                    progress: Progress | None = None) -> Drawn:
+    """Catchments, their rings and their dissolved pieces. Split areas are traced from their raster
+    (rings and unions cost no polygon overlay); overlapping ones go through GEOS."""
+    own = np.ones(len(facilities), dtype=bool) if own is None else np.asarray(own, dtype=bool)
+    if settings.catchment_type != "split":
+        catch = catchments(villages, facilities, networks, settings, crs, progress=progress)
+        mine = catch[catch["fid"].astype(str).isin(set(facilities["fid"].astype(str).to_numpy()[own]))]
+        groups = list(mine.to_crs(crs).groupby(["tier", "band_min"], sort=True))
+        pieces = _frame([{"tier": t, "mode": TIERS[t].mode, "band_min": float(b)} for (t, b), _ in groups],
+                        [shapely.union_all(g.geometry.dropna().to_numpy()) for _, g in groups], crs, DISSOLVED_COLUMNS)
+        return Drawn(catch, rings(catch, crs), pieces)
+    nv = len(villages)
+    pop = villages["population"].to_numpy(dtype=float)
+    bands = facility_bands(facilities, settings.bands_min)
+    rows, geoms, ring_rows, ring_geoms, piece_rows, piece_geoms = [], [], [], [], [], []
+    for tier in settings.catchment_tiers:
+        members = np.flatnonzero(tier_mask(facilities, tier))
+        if len(members) and progress:
+            progress(f"catchments: {len(members)} {tier} facilities, split")
+        limits = [[b * 60.0 for b in bands[f]] for f in members]
+        drawn = _split_rows(rows, geoms, facilities, members, networks[TIERS[tier].mode], nv, pop, limits,
+                            settings.catchment_buffer_m, toward=True, weight="time", row=lambda f, limit, p, n, t=tier:
+                            _row(facilities, f, t, limit / 60.0, p, n))
+        if drawn is None:
+            continue
+        areas, every = drawn
+        traced: dict[tuple[int, int], dict[int, shapely.Geometry]] = {}
+        for position, f in enumerate(members):
+            lower, start = -1, 0.0
+            for limit in limits[position]:
+                upper = every.index(limit)
+                if (lower, upper) not in traced:
+                    traced[(lower, upper)] = areas.rings_of(lower, upper)
+                ring_rows.append({**_row(facilities, f, tier, 0.0, 0.0, 0), "band_from_min": start,
+                                  "band_min": limit / 60.0})
+                ring_geoms.append(traced[(lower, upper)].get(position))
+                lower, start = upper, limit / 60.0
+        for k, limit in enumerate(every):
+            # A facility counts in band k when the band is one of its own (a facility's own bands).
+            keep = own[members] & np.array([limit in own_limits for own_limits in limits], dtype=bool)
+            if keep.any():
+                piece_rows.append({"tier": tier, "mode": TIERS[tier].mode, "band_min": limit / 60.0})
+                piece_geoms.append(areas.dissolved_of(k, keep))
+    return Drawn(_frame(rows, geoms, crs), _frame(ring_rows, ring_geoms, crs, RING_COLUMNS),
+                 _frame(piece_rows, piece_geoms, crs, DISSOLVED_COLUMNS))
+
+
 def _split_rows(rows: list[dict], geoms: list, facilities: pd.DataFrame, members: np.ndarray, net: Network,
                 nv: int, pop: np.ndarray, limits: list[list[float]], buffer_m: float, *, toward: bool, weight: str,
-                row: Callable[[int, float, float, int], dict]) -> None:
-    """Append a row and polygon per member and limit (seconds or metres): the member's split area."""
+                row: Callable[[int, float, float, int], dict]) -> tuple[SplitAreas, list[float]] | None:
+    """Append a row and polygon per member and limit (seconds or metres): the member's split area.
+    Returns the split areas and the limits they were drawn for (ascending), or None without members."""
     if not len(members):
-        return
+        return None
     near = nearest(net, net.point_node[nv + members], toward=toward, weight=weight)
     every = sorted({b for own in limits for b in own})
     areas = split_areas(net, near, every, buffer_m, toward=toward, weight=weight)
@@ -180,6 +246,7 @@ def _split_rows(rows: list[dict], geoms: list, facilities: pd.DataFrame, members
             k = every.index(limit)
             rows.append(row(f, limit, people[k, position], count[k, position]))
             geoms.append(areas.own[k].get(position))
+    return areas, every
 
 
 def _row(facilities: pd.DataFrame, f: int, tier: str, band: float, population: float, count: int) -> dict:
@@ -195,7 +262,7 @@ def _frame(rows: list[dict], geoms: list, crs: str, columns: list[str] = COLUMNS
 
 def rings(catchments: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     """Each band minus the facility's next smaller band (`band_from_min` to `band_min`)."""
-    columns = ["fid", "name", "kind", "tier", "mode", "band_from_min", "band_min", "geometry"]
+    columns = [*RING_COLUMNS, "geometry"]
     if not len(catchments):
         return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs="EPSG:4326")
     metric = catchments.to_crs(crs)
@@ -218,9 +285,10 @@ def rings(catchments: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     return frame[columns].to_crs("EPSG:4326")
 
 
-def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
-    """Catchments dissolved per tier and band; population = residents within the band of the tier."""
-    metric = catchments.to_crs(crs)
+def dissolved(pieces: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Catchments (or areas' dissolved pieces, `Drawn.dissolved`) joined per tier and band; population =
+    residents within the band of the tier (persons)."""
+    metric = pieces.to_crs(crs)
     pop = access["population"].to_numpy(dtype=float)
     rows, geoms = [], []
     for (tier, band), group in metric.groupby(["tier", "band_min"], sort=True):
@@ -228,8 +296,10 @@ def dissolved(catchments: gpd.GeoDataFrame, access: pd.DataFrame, crs: str) -> g
         inside = np.isfinite(times) & (times <= band * 60 + _EPS)
         rows.append({"tier": tier, "mode": TIERS[tier].mode, "band_min": float(band),
                      "population": int(pop[inside].sum()), "villages": int(inside.sum())})
-        geoms.append(shapely.union_all(group.geometry.dropna().to_numpy()))
-    return _frame(rows, geoms, crs, ["tier", "mode", "band_min", "population", "villages"])
+        parts = group.geometry.dropna().to_numpy()
+        # One area's piece is already whole; a union of one raster-traced multipolygon would only cost time.
+        geoms.append(parts[0] if len(parts) == 1 else shapely.union_all(parts) if len(parts) else None)
+    return _frame(rows, geoms, crs, [*DISSOLVED_COLUMNS, "population", "villages"])
 
 
 def allocation(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, access: pd.DataFrame,

@@ -47,16 +47,36 @@ class SplitAreas:
     band_of: np.ndarray = field(repr=False)
     """Band index of each raster cell; inf where nothing is reached."""
     transform: Any = field(repr=False)
+    owner: np.ndarray = field(repr=False, default_factory=lambda: np.full((1, 1), -1, dtype=np.int32))
+    """Source position owning each raster cell; -1 where nothing is reached."""
 
     @cached_property
     def dissolved(self) -> list[shapely.Geometry | None]:
         """Per band: all sources' areas together; None where nothing is reached."""
-        out: list[shapely.Geometry | None] = []
-        for k in range(len(self.own)):
-            inside = self.band_of <= k
-            whole = [_polygon(g) for g, _ in _shapes(inside.astype(np.uint8), inside, self.transform)]
-            out.append(None if not whole else whole[0] if len(whole) == 1 else shapely.MultiPolygon(whole))
-        return out
+        return [self.dissolved_of(k) for k in range(len(self.own))]
+
+    def dissolved_of(self, k: int, keep: np.ndarray | None = None) -> shapely.Geometry | None:
+        """Band k's areas of the sources `keep` marks (boolean per source; default all) as one geometry,
+        traced from the raster at once (no polygon union); None where they reach nothing."""
+        inside = self.band_of <= k
+        if keep is not None:
+            inside &= np.where(self.owner >= 0, np.asarray(keep, dtype=bool)[np.maximum(self.owner, 0)], False)
+        return _merged([_polygon(g) for g, _ in _shapes(inside.astype(np.uint8), inside, self.transform)])
+
+    def rings_of(self, lower: int, upper: int) -> dict[int, shapely.Geometry]:
+        """Per source: its area reached in bands lower+1..upper (indices; lower -1 for the first band),
+        traced from the raster: the disk of band `upper` less that of band `lower`."""
+        inside = (self.band_of > lower) & (self.band_of <= upper)
+        parts: dict[int, list[shapely.Polygon]] = {}
+        for geojson, value in _shapes(np.where(inside, self.owner, -1).astype(np.int32), inside, self.transform):
+            parts.setdefault(int(value), []).append(_polygon(geojson))
+        return {source: _merged(polygons) for source, polygons in sorted(parts.items())}
+
+
+def _merged(polygons: list[shapely.Polygon]) -> shapely.Geometry | None:
+    if not polygons:
+        return None
+    return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
 
 
 def _shapes(raster: np.ndarray, mask: np.ndarray, transform: Any) -> Iterator[tuple[dict, float]]:
@@ -115,8 +135,8 @@ def split_areas(net: Network, near: Nearest, bands: list[float] | np.ndarray, bu
         parts: dict[int, list[shapely.Polygon]] = {}
         for geojson, value in _shapes(np.where(inside, grown_owner, -1).astype(np.int32), inside, transform):
             parts.setdefault(int(value), []).append(_polygon(geojson))
-        own.append({s: p[0] if len(p) == 1 else shapely.MultiPolygon(p) for s, p in sorted(parts.items())})
-    return SplitAreas(own, cell, band_of, transform)
+        own.append({s: _merged(p) for s, p in sorted(parts.items())})
+    return SplitAreas(own, cell, band_of, transform, np.where(np.isfinite(band_of), grown_owner, -1).astype(np.int32))
 
 
 def _owned_pieces(net: Network, near: Nearest, limits: np.ndarray, *, toward: bool, weight: str
