@@ -6,18 +6,18 @@ streets, as the road edge table of `healthreach.layers.roads` (WGS84); 28,000 vi
 township health centres and 100 sub-centres; 26,000 village clinics; county hospitals, community
 stations and emergency stations. Then, in the same run:
 
-1. the **baseline analysis** done the healthreach way, step by step with the library's functions
+1. the **whole analysis** in one process (`healthreach.coverage.pipeline.analyze`: every table of a
+   run, capacity allocation, 2SFCA and the sub-centre ranking from bounded cost pairs included), with
+   its wall time and peak memory (first, so that no earlier step's pages count in its peak);
+2. the **baseline analysis** done the healthreach way, step by step with the library's functions
    (networks for the three modes with every point joined, nearest facility of every tier, township
    and sub-centre catchments at 15/30/45/60 minutes and ambulance radii, split by nearest facility as
    `analyze` draws them on province-sized networks, standards checks);
-2. the nearest-facility work of step 1 again, timed alone (`nearest()` per tier on the built networks);
-3. the same searches with networkx (graph built from the same directed edge list,
+3. the nearest-facility work of step 2 again, timed alone (`nearest()` per tier on the built networks);
+4. the same searches with networkx (graph built from the same directed edge list,
    `multi_source_dijkstra_path_length` per tier) — on a subset of tiers when that would take long,
    compared against healthreach on the same subset;
-4. a bare `scipy.sparse.csgraph.dijkstra(min_only=True)` call per tier as the floor;
-5. the **whole analysis** in one process (`healthreach.coverage.pipeline.analyze`: every table of a
-   run, capacity allocation, 2SFCA and the sub-centre ranking from bounded cost pairs included), with
-   its wall time and peak memory.
+5. a bare `scipy.sparse.csgraph.dijkstra(min_only=True)` call per tier as the floor.
 
 Run:  .venv/bin/python benchmarks/province.py [--nx-tiers N] [--scale 1.0]
 """

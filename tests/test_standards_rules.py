@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from healthreach._errors import InputError
 from healthreach.config import Settings, settings_from_parameters
+from healthreach.coverage.masks import equal_masks
 from healthreach.coverage.rule_rows import STATUSES, level_status, rule_notes
 from healthreach.layers.validate import RULE_COLUMNS, Problems, make_table, normalise_facilities
 from healthreach.rules import KINDS, RULES
@@ -124,3 +126,14 @@ def test_the_facilities_layer_accepts_the_rules_optional_columns():
     plain = normalise_facilities(make_table("f.csv", data[["fid", "name", "kind"]], "facilities", {}, {}, Problems()),
                                  Problems())
     assert not set(RULE_COLUMNS) & set(plain.columns)
+
+
+@pytest.mark.parametrize("values, keys", [
+    (["马坊镇", None, "城关镇", "马坊镇", float("nan"), 3, "3"], ["马坊镇", "城关镇", 3, "3", "无此镇"]),
+    (np.array(["a", "b", None], dtype=object), ["b", "b", "a"]),
+])
+def test_masks_by_hash_equal_masks_by_comparison(values, keys):
+    masks = equal_masks(values, keys)
+    assert list(masks) == list(dict.fromkeys(keys))
+    for key, mask in masks.items():
+        assert mask.tolist() == [v == key and type(v) is type(key) for v in values]

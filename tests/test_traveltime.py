@@ -61,6 +61,21 @@ def test_one_way_street_is_measured_toward_the_facility():
     assert nearest(walk, walk.point_node[[0]]).cost[walk.point_node[1]] == pytest.approx(1000 / 4 * KMH)
 
 
+def test_a_repeated_search_is_shared_read_only_and_kept_apart_by_direction_and_weight():
+    lines = [[(0, 0), (1000, 0)], [(0, 0), (500, 400), (1000, 0)]]
+    edges = edge_table(lines, highway="residential", oneway=[True, False])
+    net = build_network(edges, "drive", S, CRS, xy([(0, 0), (1000, 0)]))
+    first = nearest(net, net.point_node[[1]])
+    assert nearest(net, net.point_node[[1]]) is first
+    with pytest.raises(ValueError):
+        first.cost[0] = 0.0  # one caller cannot change what the next one reads
+    # The other direction, the other weight and other sources are searches of their own.
+    out = nearest(net, net.point_node[[1]], toward=False)
+    assert out is not first and out.cost[net.point_node[0]] > first.cost[net.point_node[0]]
+    assert nearest(net, net.point_node[[1]], weight="length").cost[net.point_node[0]] == pytest.approx(1000.0, abs=1.0)
+    assert nearest(net, net.point_node[[0]]).cost[net.point_node[1]] > first.cost[net.point_node[0]]
+
+
 def test_island_and_far_point_are_unreachable():
     lines = [[(0, 0), (1000, 0)], [(5000, 0), (6000, 0)]]
     pts = xy([(100, 10), (5500, 10), (900, 10), (20000, 0)])  # village, island village, clinic, hamlet

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach._errors import InputError
 from healthreach.coverage.access import tier_mask
 from healthreach.coverage.pairs import CostPairs
@@ -205,8 +206,9 @@ def _township_totals(villages: pd.DataFrame, population: np.ndarray, served: np.
     towns = villages["township"].to_numpy(dtype=object)
     ftowns = facilities["township"].to_numpy(dtype=object)
     groups = [("county", county, np.ones(len(villages), dtype=bool), np.ones(len(facilities), dtype=bool))]
-    for town in sorted(villages["township"].dropna().unique()):
-        groups.append(("township", town, towns == town, ftowns == town))
+    names = sorted(villages["township"].dropna().unique())
+    in_town, has_town = equal_masks(towns, names), equal_masks(ftowns, names)
+    groups += [("township", town, in_town[town], has_town[town]) for town in names]
     out = []
     for scope, name, vmask, fmask in groups:
         total = float(population[vmask].sum())

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.coverage.pairs import CostPairs
 from healthreach.tiers import EMS_KINDS
 
@@ -99,8 +100,8 @@ def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: CostPair
 def _weighted_means(table: pd.DataFrame, county: str) -> pd.DataFrame:
     measures = [c for c in table.columns if c.endswith("sfca")]
     groups = [("county", county, np.ones(len(table), dtype=bool))]
-    for town in sorted(table["township"].dropna().unique()):
-        groups.append(("township", town, (table["township"] == town).to_numpy()))
+    towns = sorted(table["township"].dropna().unique())
+    groups += [("township", town, mask) for town, mask in equal_masks(table["township"], towns).items()]
     pop = table["population"].to_numpy(dtype=float)
     rows = []
     for scope, name, mask in groups:

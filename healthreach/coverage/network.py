@@ -14,6 +14,7 @@ the small piece (and reaches only what lies on it).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -80,6 +81,12 @@ class Network:
     @property
     def n_nodes(self) -> int:
         return int(self.node_xy.shape[0])
+
+    @cached_property
+    def searches(self) -> OrderedDict:
+        """The last few nearest-source searches on this network (see `traveltime.nearest`): access,
+        catchments, service access and referral ask for the same ones."""
+        return OrderedDict()
 
     @cached_property
     def reverse_s(self) -> sparse.csr_matrix:

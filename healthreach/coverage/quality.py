@@ -228,7 +228,8 @@ def _edge_rows(check: str, severity: str, mode: str, edges: gpd.GeoDataFrame, mi
 def _no_speed_rows(edges: gpd.GeoDataFrame, mode: str, speed: np.ndarray, mid: np.ndarray) -> list[dict]:
     """Edges the mode may not use: a count of those closed by their access tags, and edges of an unknown
     class (walk-only paths in driving modes and motorways on foot are expected, as are closed roads)."""
-    classes = np.array([base_class(str(h)) for h in edges["highway"]], dtype=object)
+    codes, tags = pd.factorize(edges["highway"].astype(str))  # a few dozen tags over a million edges
+    classes = np.array([base_class(h) for h in tags], dtype=object)[codes]
     closed = ~open_to(edges, "foot" if mode == "walk" else "access")
     expected = np.isin(classes, list(NO_WALK_CLASSES if mode == "walk" else WALK_ONLY_CLASSES)) | closed
     bad = np.flatnonzero(~(np.isfinite(speed) & (speed > 0)) & ~expected)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.config import Settings
 
 
@@ -78,9 +79,10 @@ def county_of_townships(townships: Sequence[str], village_township: np.ndarray, 
     county when there is one; None when nothing places it."""
     counties = list(dict.fromkeys(c for c in [*village_county, *facility_county] if c is not None))
     out: dict[str, object] = {}
+    of_village, of_facility = equal_masks(village_township, townships), equal_masks(facility_township, townships)
     for town in townships:
-        found = [c for c in village_county[village_township == town] if c is not None]
-        found = found or [c for c in facility_county[facility_township == town] if c is not None]
+        found = [c for c in village_county[of_village[town]] if c is not None]
+        found = found or [c for c in facility_county[of_facility[town]] if c is not None]
         if found:
             out[town] = max(dict.fromkeys(found), key=found.count)
         else:

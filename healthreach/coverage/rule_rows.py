@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.config import Settings
 from healthreach.coverage.rule_inputs import people
 from healthreach.rules import INDICATION_NOTE, Rule
@@ -146,11 +147,12 @@ def village_shares(rows: Rows, rule_id: str, villages: pd.DataFrame, county: np.
     `advisory`: shown, not judged). A county without such villages gets a not_applicable row saying `empty`."""
     pop = villages["population"].to_numpy(dtype=float)
     town = villages["township"].to_numpy(dtype=object)
-    for name in dict.fromkeys(c for c in county if c is not None):
-        inside = mask & (county == name)
+    of_town = equal_masks(town, {t for t in town if t}) if townships else {}
+    for name, in_county in equal_masks(county, dict.fromkeys(c for c in county if c is not None)).items():
+        inside = mask & in_county
         groups = [("county", name, inside)]
         if townships:
-            groups += [("township", t, inside & (town == t)) for t in sorted({t for t in town[inside] if t})]
+            groups += [("township", t, inside & of_town[t]) for t in sorted({t for t in town[inside] if t})]
         for scope, label, members in groups:
             total = pop[members].sum()
             if scope == "county" and (not members.any() or total <= 0):

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.coverage.network import Network
 from healthreach.config import Settings
 from healthreach.coverage.traveltime import nearest
@@ -110,8 +111,8 @@ def scopes(villages: pd.DataFrame, counties: Sequence[object]) -> list[Scope]:
     """(scope, name, village mask) for every county (by `counties`, one name per village) and township."""
     county = np.asarray(counties, dtype=object)
     out: list[Scope] = [("county", str(c), county == c) for c in dict.fromkeys(c for c in county if c is not None)]
-    for town in sorted(villages["township"].dropna().unique()):
-        out.append(("township", str(town), (villages["township"] == town).to_numpy()))
+    towns = sorted(villages["township"].dropna().unique())
+    out += [("township", str(town), mask) for town, mask in equal_masks(villages["township"], towns).items()]
     return out
 
 

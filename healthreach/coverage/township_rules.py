@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.coverage.rule_inputs import county_of_townships, counts, health_workers, is_street, people
 from healthreach.coverage.rule_rows import Rows
 from healthreach.tiers import THC_KINDS
@@ -28,24 +29,25 @@ def township_rules(rows: Rows, villages: pd.DataFrame, facilities: pd.DataFrame,
     pop = villages["population"].to_numpy(dtype=float)
     urban = (villages["setting"] == "urban").to_numpy()
     counties = list(dict.fromkeys(c for c in [*county, *facility_county] if c is not None))
+    of_village, of_facility = equal_masks(vtown, names), equal_masks(ftown, names)
     for name in counties:
         mine = [t for t in names if home[t] == name]
         streets = [t for t in mine if is_street(t, rows.settings)]
         towns = [t for t in mine if t not in streets]
         for town in towns:
-            _thc(rows, town, int(np.isin(kind[ftown == town], THC_KINDS).sum()))
+            _thc(rows, town, int(np.isin(kind[of_facility[town]], THC_KINDS).sum()))
         if not towns:
             rows.not_applicable("THC-PER-TOWNSHIP", "county", name, name, "no 乡/镇/苏木: only urban subdistricts "
                                 "(街道), where CHC-PER-STREET applies" if mine else "no townships in the inputs")
-        found = [_chc(rows, t, t in streets, pop[vtown == t].sum(), pop[(vtown == t) & urban].sum(),
-                      int((kind[ftown == t] == "community_centre").sum())) for t in mine]
+        found = [_chc(rows, t, t in streets, pop[of_village[t]].sum(), pop[of_village[t] & urban].sum(),
+                      int((kind[of_facility[t]] == "community_centre").sum())) for t in mine]
         if not any(found):
             low = float(rows.rule("CHC-PER-STREET").option("residents_low"))
             rows.not_applicable("CHC-PER-STREET", "county", name, name, f"no 街道 and no 乡/镇 with {low:,.0f} urban "
                                 "residents or more")
         in_county = facility_county == name
         _ambulances(rows, name, facilities[in_county & np.isin(kind, THC_KINDS)])
-        _staff(rows, name, towns, vtown, pop, facilities[in_county])
+        _staff(rows, name, towns, of_village, pop, facilities[in_county])
 
 
 def _thc(rows: Rows, town: str, count: int) -> None:
@@ -80,17 +82,17 @@ def _ambulances(rows: Rows, county: str, centres: pd.DataFrame) -> None:
         rows.at_least("EMS-AMB-THC", "facility", fid, name, n)
 
 
-def _staff(rows: Rows, county: str, towns: list[str], vtown: np.ndarray, pop: np.ndarray,
+def _staff(rows: Rows, county: str, towns: list[str], of_village: dict[object, np.ndarray], pop: np.ndarray,
            facilities: pd.DataFrame) -> None:
     """THC-STAFF: township health centre staff against about 1 % of the township's residents (the
     centre's service population), per township and over the county's townships with a centre."""
     thc = facilities[np.isin(facilities["kind"].to_numpy(dtype=object), THC_KINDS)]
     staff, own = health_workers(thc)
-    ttown = thc["township"].to_numpy(dtype=object)
+    at = equal_masks(thc["township"].to_numpy(dtype=object), towns)
     total_staff, total_pop, counted = 0.0, 0.0, []
     for town in towns:
-        here = ttown == town
-        residents = pop[vtown == town].sum()
+        here = at[town]
+        residents = pop[of_village[town]].sum()
         if not here.any() or residents <= 0:
             why = "no township health centre (see THC-PER-TOWNSHIP)" if not here.any() else "no residents"
             rows.not_applicable("THC-STAFF", "township", town, town, why)

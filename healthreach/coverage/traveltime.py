@@ -14,6 +14,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from healthreach.coverage.network import Network
 
+_KEEP_SEARCHES = 8
+"""Nearest-source searches kept per network (24 bytes per node each: 200 MB at a province's million
+junctions); a province run asks for 7 of its 19 searches twice or more."""
 # Bounded searches return a dense (sources x nodes) block; keep each block near this many bytes.
 _BLOCK_BYTES = 256 * 2**20
 
@@ -76,12 +79,21 @@ def nearest(net: Network, sources: np.ndarray, *, toward: bool = True, weight: s
     if len(sources) == 0:
         return Nearest(np.full(n, np.inf), np.full(n, -1), net, np.full(n, -1), toward, weight)
     graph = _graph(net, toward=toward, weight=weight)
+    key = (sources.tobytes(), toward, weight)
+    if key in net.searches:
+        net.searches.move_to_end(key)
+        return net.searches[key]
     cost, pred, src_node = dijkstra(graph, directed=True, indices=sources, min_only=True,
                                     return_predecessors=True)
     position = np.full(n, -1, dtype=np.int64)
     position[sources[::-1]] = np.arange(len(sources))[::-1]  # a node listed twice maps to its first entry
-    source = np.where(src_node >= 0, position[np.maximum(src_node, 0)], -1)
-    return Nearest(cost, source, net, pred, toward, weight)
+    source = np.where(src_node >= 0, position[np.maximum(src_node, 0)], -1).astype(np.int32)
+    for array in (cost, source, pred):
+        array.setflags(write=False)  # shared by every caller that asks for the same search
+    found = net.searches[key] = Nearest(cost, source, net, pred, toward, weight)
+    if len(net.searches) > _KEEP_SEARCHES:
+        net.searches.popitem(last=False)
+    return found
 
 
 def bounded_costs(

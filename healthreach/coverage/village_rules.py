@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from healthreach.coverage.masks import equal_masks
 from healthreach.coverage.rule_inputs import counts, people
 from healthreach.coverage.rule_rows import Rows, village_shares
 from healthreach.rules import Rule
@@ -103,12 +104,12 @@ def _doctor_totals(rows: Rows, villages: pd.DataFrame, county: np.ndarray, serve
     names = villages["name"].astype(str).to_numpy()
     population = villages["population"].to_numpy(dtype=float)
     left_out = f"; {unnamed} village clinics name no village (`vid`) and are left out" if unnamed else ""
-    for name in dict.fromkeys(c for c in county if c is not None):
-        inside = county == name
+    of_town = equal_masks(town, {t for t in town if t})
+    for name, inside in equal_masks(county, dict.fromkeys(c for c in county if c is not None)).items():
         if not (rural & inside).any():
             rows.not_applicable("VD-PER-POP", "county", name, name, "no rural administrative villages")
             continue
-        groups = [("county", name, inside)] + [("township", t, inside & (town == t))
+        groups = [("county", name, inside)] + [("township", t, inside & of_town[t])
                                                for t in sorted({t for t in town[inside & rural] if t})]
         for scope, label, members in groups:
             mine = members & served
