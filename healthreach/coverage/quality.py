@@ -109,7 +109,8 @@ def network_qa(
     rows += _speed_rows(edges, settings, mid)
     rows += _degenerate_rows(edges)
     if crs:
-        tree, lines = _road_tree(edges, crs)
+        # The networks hold the roads already projected, one line per edge row, first.
+        tree, lines = _road_tree(edges, crs, next(iter(networks.values())).geoms[:len(edges)])
         for layer, frame in (("villages", villages), ("facilities", facilities)):
             warning = _gcj02_check(frame, tree, lines, crs, layer=layer)
             if warning is not None:
@@ -297,8 +298,11 @@ def _degenerate_rows(edges: gpd.GeoDataFrame) -> list[dict]:
                  message=f"{count} {what}") for check, count, what in counts]
 
 
-def _road_tree(edges: gpd.GeoDataFrame, crs: str) -> tuple[shapely.STRtree, np.ndarray]:
-    lines = np.asarray(edges.geometry.to_crs(crs).array, dtype=object)
+def _road_tree(edges: gpd.GeoDataFrame, crs: str, lines: np.ndarray | None = None
+               ) -> tuple[shapely.STRtree, np.ndarray]:
+    """The road lines in `crs` (`lines` when already projected) and their tree."""
+    if lines is None:
+        lines = np.asarray(edges.geometry.to_crs(crs).array, dtype=object)
     return shapely.STRtree(lines), lines
 
 
