@@ -178,6 +178,10 @@ def test_banner_maps_show_its_bands_30_to_120(tmp_path: Path, open_map) -> None:
     assert bands == BANNER_BANDS  # from the sample's project.yml
     check_pages(tmp_path / "out", bands)
     check_scenario_maps(tmp_path / "out", open_map)
+    # A banner's planners speak of 全旗, not 全县.
+    for page in (tmp_path / "out").glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "全旗" in text and "全县" not in text, page.name
 
 
 @pytest.mark.browser
@@ -189,3 +193,11 @@ def test_district_scenario_maps_open_on_the_tier_they_change(tmp_path: Path, ope
     page = (tmp_path / "out" / "coverage_map.html").read_text(encoding="utf-8")
     assert labels.time_heading("community", "zh") in page and labels.time_heading("township", "zh") not in page
     assert "<tr data-tier='township'>" not in page and "<tr data-tier='community'>" in page
+    assert "覆盖人口汇总（全区）" in page and "全县" not in page  # a district's summary is of 全区
+
+
+@pytest.mark.parametrize("name, zh, en", [("黄梁县（合成样例）", "全县", "county"), ("额林中旗", "全旗", "banner"),
+                                          ("丹川区 (synthetic)", "全区", "district"), ("忻州市", "全市", "city"),
+                                          ("合成三县示例", "全域", "whole area"), ("", "全域", "whole area")])
+def test_the_summary_speaks_of_the_whole_place_by_its_name(name: str, zh: str, en: str) -> None:
+    assert (labels.whole_area(name, "zh"), labels.whole_area(name, "en")) == (zh, en)

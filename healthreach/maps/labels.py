@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from healthreach._errors import UsageError
 from healthreach.tiers import KIND_TABLE, SERVICE_TABLE, display_name, tier_mode
@@ -33,7 +34,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "or": {"zh": "或", "en": " or "},
     "show_tier": {"zh": "显示层级", "en": "Tier shown"},
     "unchanged": {"zh": "无变化", "en": "unchanged"},
-    "compare_panel": {"zh": "方案效果（全县）", "en": "What the scenario changes (county)"},
+    "compare_panel": {"zh": "方案效果（{area}）", "en": "What the scenario changes ({area})"},
     "newly_within": {"zh": "新增覆盖人口", "en": "Newly within"},
     "mean_minutes": {"zh": "平均时间（分钟）", "en": "Mean (min)"},
     "p95_minutes": {"zh": "95%人口在此时间内（分钟）", "en": "95th percentile (min)"},
@@ -75,7 +76,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "ems_radius": {"zh": "急救半径（救护车行车时间）", "en": "Emergency radius (ambulance time)"},
     "walk_15min": {"zh": "15分钟健康服务圈（步行）", "en": "15-minute health circle (walking)"},
     "search": {"zh": "搜索村庄或医疗机构…", "en": "Search villages or facilities…"},
-    "summary_panel": {"zh": "覆盖人口汇总（全县）", "en": "Population covered (county)"},
+    "summary_panel": {"zh": "覆盖人口汇总（{area}）", "en": "Population covered ({area})"},
     "summary_covered": {"zh": "各时间圈内常住人口（人）及占比", "en": "Residents (persons) within each band, and share"},
     "coverage_curve": {"zh": "覆盖曲线：可达人口占比与出行时间", "en": "Coverage curve: share of residents reached vs minutes"},
     "legend": {"zh": "图例", "en": "Legend"},
@@ -148,6 +149,20 @@ def check_lang(lang: str) -> str:
 def text(key: str, lang: str) -> str:
     """The map string `key` in `lang` ('zh' or 'en')."""
     return _TEXT[key][check_lang(lang)]
+
+
+_WHOLE = {"区": ("全区", "district"), "旗": ("全旗", "banner"), "市": ("全市", "city"), "县": ("全县", "county"),
+          "盟": ("全盟", "league"), "州": ("全州", "prefecture"), "省": ("全省", "province")}
+"""The whole of a place by the last character of its name: planners in a district say 全区, in a
+banner 全旗 (a 县 and a 旗 are both county-level, a 区 is a city's district)."""
+
+
+def whole_area(project_name: object, lang: str) -> str:
+    """What the summary covers ("全区", "banner"...) from the project name (bracketed notes and spaces
+    ignored); "全域" / "whole area" when the name ends in none of those."""
+    name = re.sub(r"[（(][^）)]*[）)]", "", str(project_name or "")).strip()
+    zh, en = _WHOLE.get(name[-1:], ("全域", "whole area"))
+    return zh if check_lang(lang) == "zh" else en
 
 
 def tier_name(tier: str, lang: str) -> str:

@@ -403,7 +403,7 @@ def scenario_map_html(baseline: AnalysisResult, scenario: AnalysisResult, *, nam
     m.add_child(HtmlBox(_legend(lang, tiers, shown, bands_min, changed)))
     table = compare_tables(baseline.villages, scenario.villages, scenario_name=name, bands_min=tuple(bands_min),
                            tiers=tiers, county_name=baseline.project_name)
-    markup = (switch_html(tiers, shown, changes, lang) + compare_panel_html(table, tiers, shown, lang)
+    markup = (switch_html(tiers, shown, changes, lang) + compare_panel_html(table, tiers, shown, lang, project_name=baseline.project_name)
               + highlight_css(tiers))
     m.add_child(TierSwitch(markup=markup, tiers=tiers, shown=shown, palette=palette, styles=styles, tips=tips,
                            views=views, groups=groups))

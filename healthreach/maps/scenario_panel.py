@@ -16,7 +16,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from healthreach.maps import labels
-from healthreach.maps.labels import esc, text
+from healthreach.maps.labels import esc, text, whole_area
 from healthreach.maps.style import DASH, is_missing, minutes_label
 
 
@@ -59,15 +59,16 @@ def comparison_html(table: pd.DataFrame, tier: str, lang: str) -> str:
     return f"<table class='hr-cmp'>{head}{lines}{stats}</table>"
 
 
-def compare_panel_html(table: pd.DataFrame, tiers: Sequence[str], shown: str, lang: str) -> str:
+def compare_panel_html(table: pd.DataFrame, tiers: Sequence[str], shown: str, lang: str, *, project_name: str = ""
+                       ) -> str:
     """Collapsible panel with one comparison block per tier; only the `shown` tier's is visible."""
     blocks = "".join(
         f"<div class='hr-cmp-tier' data-tier='{esc(t)}'{'' if t == shown else ' hidden'}>"
         f"<p><b>{esc(labels.tier_name(t, lang))}</b></p>{comparison_html(table, t, lang)}</div>"
         for t in tiers
     )
-    return (f"<details class='hr-box hr-summary hr-compare' open><summary>{text('compare_panel', lang)}</summary>"
-            f"{blocks}</details>")
+    heading = esc(text("compare_panel", lang).format(area=whole_area(project_name, lang)))
+    return f"<details class='hr-box hr-summary hr-compare' open><summary>{heading}</summary>{blocks}</details>"
 
 
 def switch_html(tiers: Sequence[str], shown: str, changes: dict[str, float], lang: str) -> str:

@@ -14,7 +14,7 @@ from healthreach.rules import RULES
 from healthreach.coverage.services import EMERGENCY_CENTRES
 from healthreach.maps import labels
 from healthreach.maps.curves import band_marks, coverage_curve, curve_minutes, summary_tiers
-from healthreach.maps.labels import esc, text
+from healthreach.maps.labels import esc, text, whole_area
 from healthreach.maps.offline import require_columns
 from healthreach.maps.style import DASH, TIER_COLOURS, check_bands, is_missing, minutes_label
 
@@ -141,5 +141,6 @@ def summary_panel_html(result: AnalysisResult, lang: str, bands_min: Sequence[fl
         body += f"<p>{text('coverage_curve', lang)}</p>{curve_svg(curves, lang, marks=band_marks(bands))}"
     if not body:
         return ""
-    return (f"<details class='hr-box hr-summary' open><summary>{text('summary_panel', lang)}</summary>"
+    heading = esc(text("summary_panel", lang).format(area=whole_area(result.project_name, lang)))
+    return (f"<details class='hr-box hr-summary' open><summary>{heading}</summary>"
             f"{body}</details>")
