@@ -152,6 +152,11 @@ def test_map_legend_lists_only_what_is_drawn() -> None:
     entries = [t.get_text() for t in static.coverage_map_figure(
         dataclasses.replace(reachable, villages=villages), BANDS, dpi=60).legends[0].get_texts()]
     assert "不可达" not in entries and "县界" not in entries and "乡镇界" not in entries
+    # A banner's outer line is 旗界, a district's 区界.
+    for name, line in (("额林中旗（合成样例）", "旗界"), ("丹川区", "区界")):
+        fig = static.coverage_map_figure(dataclasses.replace(small_result(), project_name=name), BANDS, dpi=60)
+        entries = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert line in entries and "县界" not in entries
     # In English the labels are longer: the legend stays on the page and off the frame.
     fig = static.coverage_map_figure(_moved(small_result(), 0, 0), BANDS, lang="en", dpi=60)
     fig.canvas.draw()

@@ -14,7 +14,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "scenario_map": {"zh": "方案对比", "en": "Scenario comparison"},
     "basemap_roads": {"zh": "道路（离线底图）", "en": "Roads (offline basemap)"},
     "basemap_boundaries": {"zh": "行政边界", "en": "Boundaries"},
-    "county_boundary": {"zh": "县界", "en": "County boundary"},
     "township_boundary": {"zh": "乡镇界", "en": "Township boundary"},
     "village_names": {"zh": "村名", "en": "Village names"},
     "facilities": {"zh": "医疗机构", "en": "Facilities"},
@@ -163,6 +162,14 @@ def whole_area(project_name: object, lang: str) -> str:
     name = re.sub(r"[（(][^）)]*[）)]", "", str(project_name or "")).strip()
     zh, en = _WHOLE.get(name[-1:], ("全域", "whole area"))
     return zh if check_lang(lang) == "zh" else en
+
+
+def boundary_name(project_name: object, lang: str) -> str:
+    """The legend's name for the outer boundary: 区界 / 旗界 / 县界... by the project name (县界 otherwise)."""
+    whole = whole_area(project_name, lang)
+    if lang == "zh":
+        return f"{whole[1:]}界" if whole != "全域" else "县界"
+    return f"{whole.capitalize()} boundary" if whole != "whole area" else "County boundary"
 
 
 def tier_name(tier: str, lang: str) -> str:

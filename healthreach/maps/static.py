@@ -280,8 +280,8 @@ def crs_label(crs: str) -> str:
     return f"{pyproj.CRS.from_user_input(crs).name} ({crs})"
 
 
-def _legend_handles(drawn: dict[str, Any], lang: str, bands_min: Sequence[float]) -> list[Any]:
-    """Legend entries for what `_draw_layers` drew, and nothing else."""
+def _legend_handles(drawn: dict[str, Any], lang: str, bands_min: Sequence[float], place: str) -> list[Any]:
+    """Legend entries for what `_draw_layers` drew, and nothing else; `place` is the project name."""
 
     def dot(colour: str, label: str) -> Any:
         return Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=colour,
@@ -299,7 +299,7 @@ def _legend_handles(drawn: dict[str, Any], lang: str, bands_min: Sequence[float]
     if drawn["roads"]:
         handles.append(Line2D([], [], color=ROAD_STYLES[1][1]["color"], linewidth=1.6, label=labels.text("roads", lang)))
     if drawn["counties"]:
-        handles.append(Line2D([], [], color="#40004b", linewidth=1.6, label=labels.text("county_boundary", lang)))
+        handles.append(Line2D([], [], color="#40004b", linewidth=1.6, label=labels.boundary_name(place, lang)))
     if drawn["townships"]:
         handles.append(Line2D([], [], color="#7b3294", linewidth=0.9, linestyle=(0, (6, 4)),
                               label=labels.text("township_boundary", lang)))
@@ -332,7 +332,7 @@ def coverage_map_figure(result: AnalysisResult, bands_min: Sequence[float], *, l
         drawn = _draw_layers(ax, result, crs, has_cjk, bands_min, tier)
         # The legend sits at the right edge of the page; the frame takes what it leaves (long English
         # labels make it wider), so neither the page edge nor the frame ever cuts a label.
-        legend = fig.legend(handles=_legend_handles(drawn, lang, bands_min), loc="upper right",
+        legend = fig.legend(handles=_legend_handles(drawn, lang, bands_min, result.project_name), loc="upper right",
                             bbox_to_anchor=(0.985, 0.89), fontsize=11, title=labels.text("legend", lang),
                             title_fontsize=13, frameon=True, borderpad=1.0)
         legend_left = fig.transFigure.inverted().transform(
