@@ -275,3 +275,13 @@ def test_demo_writes_network_qa_and_maps_it(demo):
     assert "not_joined" in html[at: at + 2000]
     ring = re.findall(r'"className": "hr-qa hr-qa-error".*?\)\.addTo\((feature_group_\w+)\)', html, re.S)
     assert ring and f"{ring[0]}.addTo(map_" not in html
+
+
+def test_gcj02_detector_on_a_large_layer_measures_a_sample_and_still_fires():
+    # 5,000 points: the check measures every 3rd (GCJ_SAMPLE = 2,000 at most) and still sees the shift,
+    # and stays quiet on the same points unshifted.
+    edges = _star_roads()
+    true = _on_roads(edges, 5000, 8)
+    warning = gcj02_offset_warning(_frame(true, gcj=True), edges, CRS, layer="villages")
+    assert warning is not None and 50 <= warning["value"] <= 700
+    assert gcj02_offset_warning(_frame(true, gcj=False), edges, CRS, layer="villages") is None

@@ -60,12 +60,20 @@ def fca(supply: np.ndarray, demand: np.ndarray, pairs: FcaMatrix,
     `supply` per facility (e.g. doctors), `demand` per village (persons). A facility whose catchment
     holds nobody has no ratio (it serves no one); a village that reaches no facility scores 0.
     """
+    return _accessibility(supply, demand, weight_matrix(pairs, steps))
+
+
+def weight_matrix(pairs: FcaMatrix, steps: tuple[tuple[float, float], ...] | None = None) -> sparse.csr_matrix:
+    """The (facilities x villages) weights W_ij: 1 within the catchment, or the E2SFCA `steps` weights."""
     weights = np.ones(len(pairs.minutes)) if steps is None else step_weights(pairs.minutes, steps)
     keep = weights > 0
-    w = sparse.csr_matrix((weights[keep], (pairs.facility[keep], pairs.village[keep])), shape=pairs.shape)
+    return sparse.csr_matrix((weights[keep], (pairs.facility[keep], pairs.village[keep])), shape=pairs.shape)
+
+
+def _accessibility(supply: np.ndarray, demand: np.ndarray, w: sparse.csr_matrix) -> np.ndarray:
     weighted_demand = w @ np.asarray(demand, dtype=float)
     ratio = np.divide(np.asarray(supply, dtype=float), weighted_demand,
-                      out=np.zeros(pairs.shape[0]), where=weighted_demand > 0)
+                      out=np.zeros(w.shape[0]), where=weighted_demand > 0)
     return np.asarray(w.T @ ratio)
 
 
@@ -85,15 +93,16 @@ def fca_tables(villages: pd.DataFrame, facilities: pd.DataFrame, pairs: CostPair
     population = pd.to_numeric(villages["population"], errors="coerce").fillna(0).to_numpy(dtype=float)
     shape = (len(facilities), len(villages))
     plain_in, enhanced_in = m <= catchment_min + 1e-8, m <= max(b for b, _ in steps) + 1e-8
-    plain = FcaMatrix(f[plain_in], v[plain_in], m[plain_in], shape)
-    enhanced = FcaMatrix(f[enhanced_in], v[enhanced_in], m[enhanced_in], shape)
+    # One matrix per method, shared by every resource (a province has millions of pairs).
+    plain = weight_matrix(FcaMatrix(f[plain_in], v[plain_in], m[plain_in], shape))
+    enhanced = weight_matrix(FcaMatrix(f[enhanced_in], v[enhanced_in], m[enhanced_in], shape), steps)
     out = pd.DataFrame({"vid": villages["vid"].to_numpy(dtype=object), "name": villages["name"].to_numpy(dtype=object),
                         "township": villages["township"].to_numpy(dtype=object), "population": population})
     for resource in RESOURCES:
         supply = pd.to_numeric(facilities[resource], errors="coerce").fillna(0).to_numpy(dtype=float)
         supply[excluded] = 0.0
-        out[f"{resource}_2sfca"] = fca(supply, population, plain) * 1000
-        out[f"{resource}_e2sfca"] = fca(supply, population, enhanced, steps) * 1000
+        out[f"{resource}_2sfca"] = _accessibility(supply, population, plain) * 1000
+        out[f"{resource}_e2sfca"] = _accessibility(supply, population, enhanced) * 1000
     return out, _weighted_means(out, county)
 
 
