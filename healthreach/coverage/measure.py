@@ -124,20 +124,22 @@ def measure(area: Area, settings: Settings, *, progress: Progress | None = None)
     networks = build_networks(area.edges, MODES, settings, crs, np.vstack([village_xy, facility_xy]))
     drive = networks["drive"]
     lap("build_networks")
-    # The cost pairs' searches are compiled and release the GIL: they run beside the rest of the step,
-    # most of which holds one core (numpy, GEOS, rasterio one call at a time).
+    # The cost pairs' searches are compiled and release the GIL, as do most of the network report's
+    # tree queries and array work: they run beside the rest of the step, most of which holds one core.
     _ = drive.reverse_s  # built here, once, before two threads want it
-    with ThreadPoolExecutor(max_workers=1) as background:
+    with ThreadPoolExecutor(max_workers=2) as background:
         pairs_of = background.submit(facility_pairs, drive, nv, facilities, settings)
+        qa_of = background.submit(network_qa, area.edges, networks, villages, facilities, settings)
         measured = _search(area, settings, networks, village_xy, facility_xy, say, lap)
-        pairs = pairs_of.result()
+        say("network quality report and cost pairs")
+        pairs, qa = pairs_of.result(), qa_of.result()
     lap("pairs_wait")
-    return _own(dataclasses.replace(measured, pairs=pairs), area, timings)
+    return _own(dataclasses.replace(measured, pairs=pairs, network_qa=qa), area, timings)
 
 
 def _search(area: Area, settings: Settings, networks: dict[str, Network], village_xy: np.ndarray,
             facility_xy: np.ndarray, say: Progress, lap: Callable[[str], None]) -> Measurement:
-    """Everything the measuring step finds but the cost pairs (left empty here)."""
+    """Everything the measuring step finds but the cost pairs and the network report (left empty here)."""
     villages, facilities, crs = area.project.villages, area.project.facilities, area.project.crs
     nv, drive = len(villages), networks["drive"]
     say("travel times per tier and service")
@@ -158,7 +160,7 @@ def _search(area: Area, settings: Settings, networks: dict[str, Network], villag
     }
     lap("catchments")
 
-    say("referral, emergency chains, network quality, cost pairs")
+    say("referral and emergency chains")
     analysed = facilities.copy()
     analysed["access_m"] = np.where(drive.point_joined[nv:], np.round(drive.point_access_m[nv:], 1), np.nan)
     analysed["note"] = pd.array(
@@ -170,7 +172,7 @@ def _search(area: Area, settings: Settings, networks: dict[str, Network], villag
                         n_sources=len(facilities), n_targets=nv),
         catchments=catch, layers=layers, dissolved=drawn.dissolved, referral=referral_times(facilities, drive, nv=nv),
         chains=ems_three_tier(facilities, networks["ambulance"], nv=nv),
-        network_qa=network_qa(area.edges, networks, villages, facilities, settings),
+        network_qa=pd.DataFrame(),
         network={mode: {"nodes": net.n_nodes, "directed_edges": len(net.edge_from),
                         "road_segments": net.n_segments} for mode, net in networks.items()},
     )

@@ -5,6 +5,7 @@ transposed graph from the facilities; ambulance response runs **from** the stati
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from healthreach.coverage.network import Network
 _KEEP_SEARCHES = 8
 """Nearest-source searches kept per network (24 bytes per node each: 200 MB at a province's million
 junctions); a province run asks for 7 of its 19 searches twice or more."""
+_SEARCHES_LOCK = threading.Lock()  # the measuring step searches in two threads
 # Bounded searches return a dense (sources x nodes) block; keep each block near this many bytes.
 _BLOCK_BYTES = 256 * 2**20
 
@@ -80,9 +82,10 @@ def nearest(net: Network, sources: np.ndarray, *, toward: bool = True, weight: s
         return Nearest(np.full(n, np.inf), np.full(n, -1), net, np.full(n, -1), toward, weight)
     graph = _graph(net, toward=toward, weight=weight)
     key = (sources.tobytes(), toward, weight)
-    if key in net.searches:
-        net.searches.move_to_end(key)
-        return net.searches[key]
+    with _SEARCHES_LOCK:
+        if key in net.searches:
+            net.searches.move_to_end(key)
+            return net.searches[key]
     cost, pred, src_node = dijkstra(graph, directed=True, indices=sources, min_only=True,
                                     return_predecessors=True)
     position = np.full(n, -1, dtype=np.int64)
@@ -90,9 +93,11 @@ def nearest(net: Network, sources: np.ndarray, *, toward: bool = True, weight: s
     source = np.where(src_node >= 0, position[np.maximum(src_node, 0)], -1).astype(np.int32)
     for array in (cost, source, pred):
         array.setflags(write=False)  # shared by every caller that asks for the same search
-    found = net.searches[key] = Nearest(cost, source, net, pred, toward, weight)
-    if len(net.searches) > _KEEP_SEARCHES:
-        net.searches.popitem(last=False)
+    found = Nearest(cost, source, net, pred, toward, weight)
+    with _SEARCHES_LOCK:
+        net.searches[key] = found
+        if len(net.searches) > _KEEP_SEARCHES:
+            net.searches.popitem(last=False)
     return found
 
 
