@@ -10,7 +10,8 @@ where both are equally near; a one-way edge follows its direction) and to the sm
 reaches it; partly reached edges are cut at the reached point. These pieces are drawn into square
 cells of side c = buffer / sqrt(2) anchored at (0, 0) of the metric CRS: a cell is marked when a piece
 passes through it, and also when a 4-neighbour is (which closes the one-cell gaps of a town grid, as
-a buffer would). Each cell takes the band and facility of the fastest piece through it or beside it.
+a buffer would). Each cell takes the band and facility of the fastest piece through it or beside it
+(of equally fast pieces, the facility listed first). One compiled pass over the edges draws the raster.
 
 What this guarantees:
 - the union of all facilities' band-k polygons (returned as `dissolved`) contains every road point
