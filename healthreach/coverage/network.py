@@ -89,6 +89,13 @@ class Network:
         return OrderedDict()
 
     @cached_property
+    def line_vertices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (metres) of all `geoms` as one (n, 2) array, and where each line's vertices start
+        (one entry more than `geoms`: line i is xy[start[i]:start[i + 1]]). Split catchments walk them."""
+        xy, line = shapely.get_coordinates(self.geoms, return_index=True)
+        return xy, np.searchsorted(line, np.arange(len(self.geoms) + 1)).astype(np.int64)
+
+    @cached_property
     def reverse_s(self) -> sparse.csr_matrix:
         """`csr_s` transposed (b -> a for every edge a -> b): searches toward a facility run on it."""
         return self.csr_s.T.tocsr()

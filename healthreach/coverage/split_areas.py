@@ -10,7 +10,8 @@ where both are equally near; a one-way edge follows its direction) and to the sm
 reaches it; partly reached edges are cut at the reached point. These pieces are drawn into square
 cells of side c = buffer / sqrt(2) anchored at (0, 0) of the metric CRS: a cell is marked when a piece
 passes through it, and also when a 4-neighbour is (which closes the one-cell gaps of a town grid, as
-a buffer would). Each cell takes the band and facility of the fastest piece through it or beside it.
+a buffer would). Each cell takes the band and facility of the fastest piece through it or beside it
+(of equally fast pieces, the facility listed first). One compiled pass over the edges draws the raster.
 
 What this guarantees:
 - the union of all facilities' band-k polygons (returned as `dissolved`) contains every road point
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 import shapely
 
@@ -103,31 +105,31 @@ def split_areas(net: Network, near: Nearest, bands: list[float] | np.ndarray, bu
     empty = SplitAreas([{} for _ in bands], cell, np.full((1, 1), np.inf), Affine.identity())
     if len(bands) == 0:
         return empty
-    part_band, part_owner, part_cost, coords, part = _owned_pieces(net, near, bands + _EPS, toward=toward,
-                                                                  weight=weight)
-    if len(coords) == 0:
+    w = net.edge_s if weight == "time" else net.edge_m
+    end, far = (net.edge_to, net.edge_from) if toward else (net.edge_from, net.edge_to)
+    limits = bands + _EPS
+    d_end = near.cost[end]
+    edges = np.flatnonzero(np.isfinite(d_end) & (d_end <= limits[-1]))
+    if not len(edges):
         return empty
-    which, ix, iy = _supercover(coords, part, cell)
-    x0, y0 = ix.min() - 1, iy.min() - 1
-    height, width = int(iy.max() - y0 + 2), int(ix.max() - x0 + 2)
+    xy, start = net.line_vertices
+    x_lo, y_lo, x_hi, y_hi = _bounds(edges, net.edge_geom, xy, start, cell)
+    # Two cells of margin: a point interpolated on a segment may round past its vertices' cells.
+    x0, y0 = x_lo - 2, y_lo - 2
+    best = np.full((y_hi - y0 + 3, x_hi - x0 + 3), np.inf)
+    owner = np.full(best.shape, -1, dtype=np.int32)
     # One number orders cells by band, then by time within it: the fastest piece through a cell wins.
     span = float(bands[-1]) * 2.0 + 1.0
-    key = part_band[which] * span + part_cost[which]
-    cell_id = (iy - y0) * width + (ix - x0)
-    best = np.full(height * width, np.inf)
-    np.minimum.at(best, cell_id, key)
-    owner = np.full(height * width, -1, dtype=np.int32)
-    won = key == best[cell_id]
-    owner[cell_id[won]] = part_owner[which[won]]
-    best, owner = best.reshape(height, width), owner.reshape(height, width)
-    grown, grown_owner = best.copy(), owner.copy()
-    for dst, src in (((slice(1, None),), (slice(None, -1),)), ((slice(None, -1),), (slice(1, None),)),
-                     ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-                     ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
-        closer = best[src] < grown[dst]
-        grown[dst][closer] = best[src][closer]
-        grown_owner[dst][closer] = owner[src][closer]
-    band_of = np.where(np.isfinite(grown), np.floor(grown / span), np.inf)
+    _draw(edges, end, far, near.cost, near.source, w, net.edge_rev, net.edge_f0, net.edge_f1, net.edge_geom, xy,
+          start, limits, span, cell, toward, x0, y0, best, owner)
+    rows, cols = np.flatnonzero(np.isfinite(best).any(axis=1)), np.flatnonzero(np.isfinite(best).any(axis=0))
+    if not len(rows):
+        return empty
+    # Keep one empty cell around the marked ones: growing by a cell reaches it.
+    r0, c0 = rows[0] - 1, cols[0] - 1
+    best, owner = best[r0:rows[-1] + 2, c0:cols[-1] + 2], owner[r0:rows[-1] + 2, c0:cols[-1] + 2]
+    x0, y0 = int(x0 + c0), int(y0 + r0)
+    band_of, grown_owner = _grown(best, owner, span)
     transform = Affine(cell, 0.0, x0 * cell, 0.0, cell, y0 * cell)
     own: list[dict[int, shapely.Geometry]] = []
     for k in range(len(bands)):
@@ -136,47 +138,7 @@ def split_areas(net: Network, near: Nearest, bands: list[float] | np.ndarray, bu
         for geojson, value in _shapes(np.where(inside, grown_owner, -1).astype(np.int32), inside, transform):
             parts.setdefault(int(value), []).append(_polygon(geojson))
         own.append({s: _merged(p) for s, p in sorted(parts.items())})
-    return SplitAreas(own, cell, band_of, transform, np.where(np.isfinite(band_of), grown_owner, -1).astype(np.int32))
-
-
-def _owned_pieces(net: Network, near: Nearest, limits: np.ndarray, *, toward: bool, weight: str
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pieces of road, each within one band and owned by one source: band index, owner, cost at the
-    piece's start (seconds or metres), and the pieces' vertices (metric) with the piece of each."""
-    w = net.edge_s if weight == "time" else net.edge_m
-    end, far = (net.edge_to, net.edge_from) if toward else (net.edge_from, net.edge_to)
-    d_all = near.cost[end]
-    edges = np.flatnonzero(np.isfinite(d_all) & (d_all <= limits[-1]))
-    d_end, d_far, w_e = d_all[edges], near.cost[far[edges]], w[edges]
-    rev = net.edge_rev[edges]
-    w_back = np.where(rev >= 0, w[np.maximum(rev, 0)], np.inf)
-    # Position r along the edge, 0 at its source-side end: reached at d_end + r w this way, or at
-    # d_far + (1 - r) w_back through the other end; the edge is owned up to where the two are equal.
-    both = np.isfinite(w_back) & np.isfinite(d_far) & (w_e + w_back > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r_equal = np.where(both, (d_far + w_back - d_end) / np.where(both, w_e + w_back, 1.0), 1.0)
-        r_band = np.where(w_e[:, None] > 0, (limits[None, :] - d_end[:, None]) / w_e[:, None], np.inf)
-    hi = np.minimum(np.clip(r_band, 0.0, 1.0), np.clip(r_equal, 0.0, 1.0)[:, None])
-    lo = np.concatenate([np.zeros((len(edges), 1)), hi[:, :-1]], axis=1)
-    first = np.searchsorted(limits, d_end, side="left")  # the band that reaches the source-side end
-    k = np.arange(len(limits))[None, :]
-    # A reached node lies on the piece of the edge its fastest route takes (that edge is owned to its
-    # far end); only the sources themselves need a point of their own.
-    keep = (hi > lo + 1e-12) | ((k == first[:, None]) & (d_end == 0.0)[:, None])
-    row, band = np.nonzero(keep)
-    r0, r1 = lo[row, band], hi[row, band]
-    cost = d_end[row] + r0 * w_e[row]
-    owner = near.source[end[edges[row]]]
-    piece_edge = edges[row]
-    # Most pieces are whole lines: their vertices are the line's own; only the rest are cut.
-    f0, f1 = net.edge_f0[piece_edge], net.edge_f1[piece_edge]
-    whole = (r0 <= 0.0) & (r1 >= 1.0) & (np.minimum(f0, f1) <= 0.0) & (np.maximum(f0, f1) >= 1.0)
-    at_whole, at_cut = np.flatnonzero(whole), np.flatnonzero(~whole)
-    whole_xy, whole_part = shapely.get_coordinates(net.geoms[net.edge_geom[piece_edge[at_whole]]], return_index=True)
-    cut_xy, cut_part = _cut_pieces(net, piece_edge[at_cut], r0[at_cut], r1[at_cut], toward=toward)
-    coords = np.vstack([whole_xy, cut_xy])
-    part = np.concatenate([at_whole[whole_part], at_cut[cut_part]])  # each piece's vertices stay together
-    return band.astype(float), owner.astype(np.int32), cost, coords, part
+    return SplitAreas(own, cell, band_of, transform, grown_owner)
 
 
 def _polygon(geojson: dict) -> shapely.Polygon:
@@ -185,74 +147,157 @@ def _polygon(geojson: dict) -> shapely.Polygon:
     return shapely.Polygon(rings[0], rings[1:])
 
 
-def _cut_pieces(net: Network, edges: np.ndarray, start: np.ndarray, stop: np.ndarray, *, toward: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (metric) of the part of each edge from `start` to `stop` (shares of the edge measured
-    from its source-side end, the head when `toward`), and the piece each vertex belongs to."""
-    f0, f1 = net.edge_f0[edges], net.edge_f1[edges]
-    if toward:
-        a, b = f1 - start * (f1 - f0), f1 - stop * (f1 - f0)
-    else:
-        a, b = f0 + start * (f1 - f0), f0 + stop * (f1 - f0)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    n = len(edges)
-    coords, piece = shapely.get_coordinates(net.geoms[net.edge_geom[edges]], return_index=True)
-    if not len(piece):
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-    count = np.bincount(piece, minlength=n)
-    first = np.cumsum(count) - count
-    # Position of each vertex along its line, as a fraction of the line's length.
-    step = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
-    step[first] = 0.0
-    along = np.cumsum(step)
-    along -= np.repeat(along[first], count)
-    total = np.repeat(along[first + count - 1], count)
-    t = along / np.where(total > 0, total, 1.0)
-    inner = (t > lo[piece]) & (t < hi[piece])
-    n_inner = np.bincount(piece[inner], minlength=n)
-    # Each piece: its start point, the line's vertices strictly inside, its end point, in order.
-    size = n_inner + 2
-    offset = np.cumsum(size) - size
-    out = np.empty((int(size.sum()), 2))
-    out[offset] = _point_at(coords, piece, t, first, count, lo)
-    out[offset + size - 1] = _point_at(coords, piece, t, first, count, hi)
-    inner_piece = piece[inner]
-    rank = np.arange(len(inner_piece)) - np.repeat(np.cumsum(n_inner) - n_inner, n_inner)
-    out[offset[inner_piece] + 1 + rank] = coords[inner]
-    return out, np.repeat(np.arange(n), size)
+@numba.njit(cache=True, nogil=True)
+def _bounds(edges: np.ndarray, edge_geom: np.ndarray, xy: np.ndarray, start: np.ndarray, cell: float
+            ) -> tuple[int, int, int, int]:
+    """Smallest and largest column and row of a cell holding a vertex of the lines of `edges`."""
+    x_lo = y_lo = 1 << 62
+    x_hi = y_hi = -(1 << 62)
+    for e in edges:
+        g = edge_geom[e]
+        for v in range(start[g], start[g + 1]):
+            ix, iy = int(np.floor(xy[v, 0] / cell)), int(np.floor(xy[v, 1] / cell))
+            x_lo, x_hi, y_lo, y_hi = min(x_lo, ix), max(x_hi, ix), min(y_lo, iy), max(y_hi, iy)
+    return x_lo, y_lo, x_hi, y_hi
 
 
-def _point_at(coords: np.ndarray, piece: np.ndarray, t: np.ndarray, first: np.ndarray, count: np.ndarray,
-              at: np.ndarray) -> np.ndarray:
-    """Point at fraction `at[i]` along line i, given its vertices' fractions `t` (lines in order, line i's
-    vertices from `first[i]`, `count[i]` of them)."""
-    # The segment holding the point: from the last vertex at or before it, never past the last segment.
-    before = np.bincount(piece, weights=t <= at[piece], minlength=len(at)).astype(np.int64)
-    i = first + np.clip(before - 1, 0, count - 2)
-    span = t[i + 1] - t[i]
-    w = np.clip(np.where(span > 0, (at - t[i]) / np.where(span > 0, span, 1.0), 0.0), 0.0, 1.0)
-    return coords[i] + (coords[i + 1] - coords[i]) * w[:, None]
+@numba.njit(cache=True, nogil=True)
+def _draw(edges: np.ndarray, end: np.ndarray, far: np.ndarray, cost: np.ndarray, source: np.ndarray,
+          w: np.ndarray, rev: np.ndarray, edge_f0: np.ndarray, edge_f1: np.ndarray, edge_geom: np.ndarray,
+          xy: np.ndarray, start: np.ndarray, limits: np.ndarray, span: float, cell: float, toward: bool,
+          x0: int, y0: int, best: np.ndarray, owner: np.ndarray) -> None:
+    """Mark in `best` (key band * span + cost, per cell; row y - y0, column x - x0) and `owner` the pieces
+    of road that `edges` (directed, their source-side end `end` reached at `cost`) give each band.
 
-
-def _supercover(coords: np.ndarray, part: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grid cells (column, row) crossed by polylines, with the polyline of each cell (may repeat).
-
-    `coords` holds each polyline's vertices in order (at least two), `part` its polyline id (each
-    polyline's vertices together). Segments are sampled at most one cell apart, so consecutive samples lie in the
-    same or neighbouring cells; where they are diagonal neighbours, both cells beside the step are
-    marked too, since the line may cross either.
+    Position r along an edge is 0 at its source-side end: reached at cost[end] + r w this way, or through
+    the other end at cost[far] + (1 - r) w_back; the edge is owned up to where the two are equal. A piece
+    within band k runs from where band k-1 stops to where band k (or ownership) does.
     """
-    same = part[1:] == part[:-1]
-    seg = np.flatnonzero(same)
-    p, q = coords[seg], coords[seg + 1]
-    n_sub = np.maximum(1, np.ceil(np.hypot(*(q - p).T) / cell)).astype(np.int64)
-    rep = np.repeat(np.arange(len(seg)), n_sub + 1)
-    j = np.arange(rep.size) - np.repeat(np.cumsum(n_sub + 1) - (n_sub + 1), n_sub + 1)
-    frac = j / n_sub[rep]
-    xy = p[rep] + (q - p)[rep] * frac[:, None]
-    ix = np.floor(xy[:, 0] / cell).astype(np.int64)
-    iy = np.floor(xy[:, 1] / cell).astype(np.int64)
-    owner = part[seg][rep]
-    step = np.flatnonzero((rep[1:] == rep[:-1]) & (ix[1:] != ix[:-1]) & (iy[1:] != iy[:-1]))
-    return (np.concatenate([owner, owner[step], owner[step]]), np.concatenate([ix, ix[step], ix[step + 1]]),
-            np.concatenate([iy, iy[step + 1], iy[step]]))
+    longest = 0
+    for g in range(len(start) - 1):
+        longest = max(longest, start[g + 1] - start[g])
+    t = np.empty(longest)  # the fraction along its line of each vertex of the edge's line
+    n_band = len(limits)
+    for e in edges:
+        d_end, d_far, w_e = cost[end[e]], cost[far[e]], w[e]
+        w_back = w[rev[e]] if rev[e] >= 0 else np.inf
+        r_equal = 1.0
+        if np.isfinite(w_back) and np.isfinite(d_far) and w_e + w_back > 0:
+            r_equal = min(max((d_far + w_back - d_end) / (w_e + w_back), 0.0), 1.0)
+        first = 0  # the band that reaches the source-side end
+        while first < n_band and limits[first] < d_end:
+            first += 1
+        f0, f1, g = edge_f0[e], edge_f1[e], edge_geom[e]
+        s0, n_v = start[g], start[g + 1] - start[g]
+        whole_line = min(f0, f1) <= 0.0 and max(f0, f1) >= 1.0
+        o = source[end[e]]
+        have_t = False
+        lo = 0.0
+        for k in range(n_band):
+            r_band = (limits[k] - d_end) / w_e if w_e > 0 else np.inf
+            hi = min(min(max(r_band, 0.0), 1.0), r_equal)
+            # A reached node lies on the piece of the edge its fastest route takes (that edge is owned to
+            # its far end); only the sources themselves need a point of their own.
+            if hi > lo + 1e-12 or (k == first and d_end == 0.0):
+                key = k * span + (d_end + lo * w_e)
+                if whole_line and lo <= 0.0 and hi >= 1.0:
+                    for v in range(s0, s0 + n_v - 1):
+                        _cover(xy[v, 0], xy[v, 1], xy[v + 1, 0], xy[v + 1, 1], key, o, cell, x0, y0, best, owner)
+                else:
+                    if not have_t:
+                        _fractions(xy, s0, n_v, t)
+                        have_t = True
+                    if toward:
+                        a, b = f1 - lo * (f1 - f0), f1 - hi * (f1 - f0)
+                    else:
+                        a, b = f0 + lo * (f1 - f0), f0 + hi * (f1 - f0)
+                    t_lo, t_hi = min(a, b), max(a, b)
+                    # The piece: its start point, the line's vertices strictly inside, its end point.
+                    px, py = _point_at(xy, s0, n_v, t, t_lo)
+                    for v in range(n_v):
+                        if t_lo < t[v] < t_hi:
+                            qx, qy = xy[s0 + v, 0], xy[s0 + v, 1]
+                            _cover(px, py, qx, qy, key, o, cell, x0, y0, best, owner)
+                            px, py = qx, qy
+                    qx, qy = _point_at(xy, s0, n_v, t, t_hi)
+                    _cover(px, py, qx, qy, key, o, cell, x0, y0, best, owner)
+            lo = hi
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fractions(xy: np.ndarray, s0: int, n_v: int, t: np.ndarray) -> None:
+    """Into t[:n_v]: the position of each vertex of line xy[s0:s0 + n_v] as a fraction of its length."""
+    along = 0.0
+    t[0] = 0.0
+    for v in range(1, n_v):
+        along += np.hypot(xy[s0 + v, 0] - xy[s0 + v - 1, 0], xy[s0 + v, 1] - xy[s0 + v - 1, 1])
+        t[v] = along
+    if along > 0:
+        for v in range(n_v):
+            t[v] /= along
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _point_at(xy: np.ndarray, s0: int, n_v: int, t: np.ndarray, at: float) -> tuple[float, float]:
+    """Point at fraction `at` along line xy[s0:s0 + n_v], its vertices at fractions t[:n_v]."""
+    # The segment holding the point: from the last vertex at or before it, never past the last segment.
+    before = 0
+    for v in range(n_v):
+        if t[v] <= at:
+            before += 1
+    i = min(max(before - 1, 0), n_v - 2)
+    gap = t[i + 1] - t[i]
+    share = min(max((at - t[i]) / gap if gap > 0 else 0.0, 0.0), 1.0)
+    a, b = s0 + i, s0 + i + 1
+    return xy[a, 0] + (xy[b, 0] - xy[a, 0]) * share, xy[a, 1] + (xy[b, 1] - xy[a, 1]) * share
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cover(px: float, py: float, qx: float, qy: float, key: float, o: int, cell: float, x0: int, y0: int,
+           best: np.ndarray, owner: np.ndarray) -> None:
+    """Mark the cells segment p-q crosses: samples at most one cell apart lie in the same or neighbouring
+    cells; where they are diagonal neighbours, both cells beside the step, since the line may cross either."""
+    dx, dy = qx - px, qy - py
+    n = max(1, int(np.ceil(np.hypot(dx, dy) / cell)))
+    last_x = last_y = 0
+    for j in range(n + 1):
+        share = j / n
+        ix = int(np.floor((px + dx * share) / cell)) - x0
+        iy = int(np.floor((py + dy * share) / cell)) - y0
+        _mark(best, owner, iy, ix, key, o)
+        if j and ix != last_x and iy != last_y:
+            _mark(best, owner, iy, last_x, key, o)
+            _mark(best, owner, last_y, ix, key, o)
+        last_x, last_y = ix, iy
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mark(best: np.ndarray, owner: np.ndarray, row: int, col: int, key: float, o: int) -> None:
+    """Keep the smaller key in a cell; of equal keys, the lower source position (any order of edges
+    then gives the same grid)."""
+    if key < best[row, col] or (key == best[row, col] and o < owner[row, col]):
+        best[row, col] = key
+        owner[row, col] = o
+
+
+@numba.njit(cache=True, nogil=True)
+def _grown(best: np.ndarray, owner: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band index (inf: nothing reached) and owner (-1) of each cell once every cell takes the smallest
+    key of itself and its 4-neighbours (of equal ones: itself, then above, below, left, right)."""
+    h, w = best.shape
+    band_of = np.full((h, w), np.inf)
+    grown_owner = np.full((h, w), -1, dtype=np.int32)
+    for i in range(h):
+        for j in range(w):
+            b, o = best[i, j], owner[i, j]
+            if i > 0 and best[i - 1, j] < b:
+                b, o = best[i - 1, j], owner[i - 1, j]
+            if i + 1 < h and best[i + 1, j] < b:
+                b, o = best[i + 1, j], owner[i + 1, j]
+            if j > 0 and best[i, j - 1] < b:
+                b, o = best[i, j - 1], owner[i, j - 1]
+            if j + 1 < w and best[i, j + 1] < b:
+                b, o = best[i, j + 1], owner[i, j + 1]
+            if b < np.inf:
+                band_of[i, j], grown_owner[i, j] = np.floor(b / span), o
+    return band_of, grown_owner
