@@ -134,6 +134,8 @@ def measure(area: Area, settings: Settings, *, progress: Progress | None = None)
         say("network quality report and cost pairs")
         pairs, qa = pairs_of.result(), qa_of.result()
     lap("pairs_wait")
+    for net in networks.values():  # each kept search points back at its network: let both go now
+        net.searches.clear()
     return _own(dataclasses.replace(measured, pairs=pairs, network_qa=qa), area, timings)
 
 
