@@ -117,3 +117,15 @@ def test_the_checks_see_what_they_look_for():
                                   ("healthreach.tiers", 6, True)]
     assert stage("healthreach.maps.style") > stage("healthreach.coverage.measure")
     assert stage("healthreach.tiers") == 0 and stage("healthreach") == len(STAGES)
+
+
+def test_no_absolute_machine_paths():
+    """CI clones the checkout elsewhere with shared/ beside it: code and tests reach shared data as
+    <checkout>/../shared, never by this machine's absolute path."""
+    root = PACKAGE.parent
+    files = [p for folder in ("healthreach", "tests", "benchmarks") for p in (root / folder).rglob("*.py")]
+    files += [root / "Makefile", *sorted((root / ".ci").glob("*"))]
+    found = [f"{p.relative_to(root)}:{n}" for p in files for n, line in
+             enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if any(f"{q}{top}/" in line for q in "\"'" for top in ("/work", "/home", "/root"))]
+    assert not found, found

@@ -14,7 +14,7 @@ from healthreach.layers.project import load_project
 
 GEOD = pyproj.Geod(ellps="WGS84")
 GOOD = Path(__file__).parent / "data" / "good"
-SHANXI = Path("/work/shared/data/real/shanxi_counties_amap_gcj02.geojson")
+SHANXI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "shanxi_counties_amap_gcj02.geojson"
 
 
 def metres(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:

@@ -322,7 +322,7 @@ def test_real_shanxi_county_converted_from_gcj02_clips_the_roads():
 
     SAMPLE_DIR = sample_dir("county")
 
-    counties = gpd.read_file("/work/shared/data/real/shanxi_counties_amap_gcj02.geojson")
+    counties = gpd.read_file(REAL / "shanxi_counties_amap_gcj02.geojson")
     county = to_wgs84(counties[counties["adcode"].astype(str) == "140928"], "gcj02").geometry.iloc[0]
     roads = SAMPLE_DIR / "roads.osm"
     whole = read_roads(roads)
