@@ -30,7 +30,7 @@ from healthreach.maps.curves import band_marks, curve_minutes
 from healthreach.maps.scenario_map import scenario_map_html
 from healthreach.maps.static import coverage_curve_figure
 from healthreach.scenarios.scenario import load_scenario
-from test_maps_browser import browser, open_map  # noqa: F401  (fixtures)
+from test_maps_browser import open_map  # noqa: F401  (fixture)
 
 SAMPLES = Path(healthreach.__file__).resolve().parent / "data" / "samples"
 COUNTY_BANDS = (10, 20, 40, 90)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from chromium import Opened, open_page
+from playwright.sync_api import Browser, Page
 
 from healthreach.maps import labels
 from healthreach.maps.basemaps import basemap_name
@@ -18,54 +18,21 @@ from map_fixtures import BANDS, COUNTY_SUMMARY, MALICIOUS, SAVED_MINUTES_V05, sc
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@dataclass
-class Opened:
-    page: Page
-    external: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def open_map(browser: Browser, tmp_path: Path) -> Iterator:
-    pages: list[Page] = []
+    pages: list[Opened] = []
 
     def _open(html: str, filename: str = "map.html") -> Opened:
         path = tmp_path / filename
         path.write_text(html, encoding="utf-8")
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
-        pages.append(page)
-        opened = Opened(page)
-
-        def _route(route: Route) -> None:
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                opened.external.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", _route)
-        page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
-        page.on("pageerror", lambda e: opened.errors.append(str(e)))
-        page.goto(path.as_uri())
-        page.wait_for_function("typeof L === 'object' && document.querySelectorAll('path').length > 0")
-        return opened
+        pages.append(open_page(browser, path, "typeof L === 'object' && document.querySelectorAll('path').length > 0"))
+        return pages[-1]
 
     yield _open
-    for page in pages:
-        page.close()
+    for opened in pages:
+        opened.page.close()
 
 
 def _layer_names(page: Page) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from chromium import Opened, open_page
+from playwright.sync_api import Browser, Page
 from pyproj import Transformer
 from test_whatif_pack import small_pieces
 
@@ -35,8 +35,6 @@ pytestmark = pytest.mark.browser
 
 SAMPLES = Path(__file__).resolve().parents[1] / "healthreach" / "data" / "samples"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 MAP = "Object.values(window).find(v => v instanceof L.Map)"
 # (kind, tier whose slowest village the site goes to); the first is placed by clicking the map.
 SITES = {
@@ -54,53 +52,20 @@ def analysed(sample: str) -> tuple[Prepared, AnalysisResult]:
     return prepared, analyze(prepared.project, prepared.edges, prepared.config)
 
 
-@dataclass
-class Opened:
-    page: Page
-    external: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def clean(self) -> bool:
-        return self.external == [] and self.dialogs == [] and self.errors == []
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def open_map(browser: Browser, tmp_path: Path) -> Iterator:
-    pages: list[Page] = []
+    pages: list[Opened] = []
 
     def _open(html: str) -> Opened:
         path = tmp_path / "coverage_map.html"
         path.write_text(html, encoding="utf-8")
-        page = browser.new_page(viewport={"width": 1200, "height": 800}, accept_downloads=True)
-        pages.append(page)
-        opened = Opened(page)
-
-        def _route(route: Route) -> None:
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                opened.external.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", _route)
-        page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
-        page.on("pageerror", lambda e: opened.errors.append(str(e)))
-        page.goto(path.as_uri())
-        page.wait_for_function("!!(window.healthreach && window.healthreach.tryFacility)")
-        return opened
+        pages.append(open_page(browser, path, "!!(window.healthreach && window.healthreach.tryFacility)",
+                               downloads=True))
+        return pages[-1]
 
     yield _open
-    for page in pages:
-        page.close()
+    for opened in pages:
+        opened.page.close()
 
 
 def slowest_village(result: AnalysisResult, tier: str, rank: int = 0) -> tuple[float, float]:

@@ -16,6 +16,8 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
+from chromium import open_page
+from playwright.sync_api import Browser
 
 from healthreach.coverage.network import build_network
 from healthreach.layers.roads import parse_maxspeed, read_roads
@@ -212,38 +214,28 @@ def test_out_folder_may_not_replace_an_input(tmp_path: Path):
     assert _tree_hashes(tmp_path) == before
 
 
-def test_demo_map_in_a_browser_offline(demo: Path):
-    from playwright.sync_api import sync_playwright
-
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"]
+def test_demo_map_in_a_browser_offline(demo: Path, browser: Browser):
     villages = gpd.read_file(demo / "villages.gpkg", layer="villages")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
-        external: list[str] = []
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
-                   else (external.append(r.request.url), r.abort()))
-        page.goto((demo / "coverage_map.html").as_uri())
-        page.wait_for_function("typeof L === 'object'")
-        assert external == []
-        layers = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-        assert any("村" in t or "乡镇" in t for t in layers) and len(layers) >= 5
-        # Open the popup of the most populous village through Leaflet and read its figures.
-        top = villages.sort_values("population").iloc[-1]
-        text = page.evaluate(
-            """([lat, lon]) => { let found = null;
-                 window.__hr_maps = Object.values(window).filter(v => v instanceof L.Map);
-                 for (const m of window.__hr_maps) m.eachLayer(l => {
-                   if (!found && l.getLatLng && l.getPopup && l.getPopup()) {
-                     const ll = l.getLatLng();
-                     if (Math.abs(ll.lat - lat) < 1e-5 && Math.abs(ll.lng - lon) < 1e-5) { l.openPopup(); found = l; }
-                   } });
-                 const el = document.querySelector('.leaflet-popup-content');
-                 return el ? el.innerText : null; }""",
-            [float(top.geometry.y), float(top.geometry.x)],
-        )
-        browser.close()
+    opened = open_page(browser, demo / "coverage_map.html", "typeof L === 'object'")
+    page = opened.page
+    assert opened.external == []
+    layers = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert any("村" in t or "乡镇" in t for t in layers) and len(layers) >= 5
+    # Open the popup of the most populous village through Leaflet and read its figures.
+    top = villages.sort_values("population").iloc[-1]
+    text = page.evaluate(
+        """([lat, lon]) => { let found = null;
+             window.__hr_maps = Object.values(window).filter(v => v instanceof L.Map);
+             for (const m of window.__hr_maps) m.eachLayer(l => {
+               if (!found && l.getLatLng && l.getPopup && l.getPopup()) {
+                 const ll = l.getLatLng();
+                 if (Math.abs(ll.lat - lat) < 1e-5 && Math.abs(ll.lng - lon) < 1e-5) { l.openPopup(); found = l; }
+               } });
+             const el = document.querySelector('.leaflet-popup-content');
+             return el ? el.innerText : null; }""",
+        [float(top.geometry.y), float(top.geometry.x)],
+    )
+    page.close()
     assert text is not None and str(top["name"]) in text
     assert f"{int(top['population'])}" in text.replace(",", "")
     assert f"{top['township_time_s'] / 60:.1f}" in text
