@@ -42,7 +42,7 @@ def _check_split(net, sources, bands, buffer_m, *, toward=True, weight="time"):
     diagonal = areas.cell_m * np.sqrt(2)
     for k, band in enumerate(bands):
         pieces = reached_lines(net, near.cost, band, toward=toward, weight=weight)
-        whole, own = areas.dissolved[k], areas.own[k]
+        whole, own = areas.dissolved_of(k), areas.own[k]
         if not pieces:
             assert whole is None and own == {}
             continue
@@ -82,7 +82,7 @@ def test_split_catchments_match_the_exact_reached_roads_on_a_street_grid():
     assert sorted(three.own[-1]) == [0, 1, 2]
     # Adding facilities takes area from the first one and adds to the whole.
     assert three.own[-1][0].area < one.own[-1][0].area
-    assert three.dissolved[-1].area >= one.dissolved[-1].area - 1e-6
+    assert three.dissolved_of(3).area >= one.dissolved_of(3).area - 1e-6
 
 
 def test_split_catchment_band_boundary_is_inclusive_and_partial_edges_are_cut():
@@ -138,7 +138,7 @@ def test_nothing_reached_gives_no_polygon():
     net = build_network(edge_table(lines), "drive", S, CRS, xy([(5500, 0)]))
     near = nearest(net, np.zeros(0, dtype=np.int64))
     areas = split_areas(net, near, [60.0, 120.0], 100.0)
-    assert areas.dissolved == [None, None] and areas.own == [{}, {}]
+    assert [areas.dissolved_of(k) for k in range(2)] == [None, None] and areas.own == [{}, {}]
     with pytest.raises(ValueError):
         split_areas(net, near, [120.0, 60.0], 100.0)
 

@@ -14,7 +14,7 @@ a buffer would). Each cell takes the band and facility of the fastest piece thro
 (of equally fast pieces, the facility listed first). One compiled pass over the edges draws the raster.
 
 What this guarantees:
-- the union of all facilities' band-k polygons (returned as `dissolved`) contains every road point
+- the union of all facilities' band-k polygons (`dissolved_of`) contains every road point
   reached within band k, and none of its points lies farther than c + c*sqrt(2) (1.71 x buffer) from one;
 - polygons of different facilities do not overlap, and a facility's bands nest;
 - a cell crossed by the roads of two facilities goes to the one reached faster, so next to the border
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numba
@@ -49,13 +48,8 @@ class SplitAreas:
     band_of: np.ndarray = field(repr=False)
     """Band index of each raster cell; inf where nothing is reached."""
     transform: Any = field(repr=False)
-    owner: np.ndarray = field(repr=False, default_factory=lambda: np.full((1, 1), -1, dtype=np.int32))
+    owner: np.ndarray = field(repr=False)
     """Source position owning each raster cell; -1 where nothing is reached."""
-
-    @cached_property
-    def dissolved(self) -> list[shapely.Geometry | None]:
-        """Per band: all sources' areas together; None where nothing is reached."""
-        return [self.dissolved_of(k) for k in range(len(self.own))]
 
     def dissolved_of(self, k: int, keep: np.ndarray | None = None) -> shapely.Geometry | None:
         """Band k's areas of the sources `keep` marks (boolean per source; default all) as one geometry,
@@ -102,7 +96,8 @@ def split_areas(net: Network, near: Nearest, bands: list[float] | np.ndarray, bu
     if np.any(np.diff(bands) < 0):
         raise ValueError(f"bands must be ascending, got {list(bands)}")
     cell = buffer_m / np.sqrt(2.0)
-    empty = SplitAreas([{} for _ in bands], cell, np.full((1, 1), np.inf), Affine.identity())
+    empty = SplitAreas([{} for _ in bands], cell, np.full((1, 1), np.inf), Affine.identity(),
+                       np.full((1, 1), -1, dtype=np.int32))
     if len(bands) == 0:
         return empty
     w = net.edge_s if weight == "time" else net.edge_m
