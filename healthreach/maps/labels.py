@@ -150,26 +150,31 @@ def text(key: str, lang: str) -> str:
     return _TEXT[key][check_lang(lang)]
 
 
-_WHOLE = {"区": ("全区", "district"), "旗": ("全旗", "banner"), "市": ("全市", "city"), "县": ("全县", "county"),
-          "盟": ("全盟", "league"), "州": ("全州", "prefecture"), "省": ("全省", "province")}
-"""The whole of a place by the last character of its name: planners in a district say 全区, in a
-banner 全旗 (a 县 and a 旗 are both county-level, a 区 is a city's district)."""
+_UNITS = {"区": "district", "旗": "banner", "市": "city", "县": "county", "盟": "league", "州": "prefecture",
+          "省": "province"}
+"""Administrative units by the last character of a place's name, as its planners name their whole
+(全区 in a district, 全旗 in a banner: a 县 and a 旗 are both county-level, a 区 is a city's district)."""
+
+
+def _unit(project_name: object) -> str | None:
+    """The unit character the project name ends in (bracketed notes and spaces ignored), if any."""
+    name = re.sub(r"[（(][^）)]*[）)]", "", str(project_name or "")).strip()
+    return name[-1:] if name[-1:] in _UNITS else None
 
 
 def whole_area(project_name: object, lang: str) -> str:
-    """What the summary covers ("全区", "banner"...) from the project name (bracketed notes and spaces
-    ignored); "全域" / "whole area" when the name ends in none of those."""
-    name = re.sub(r"[（(][^）)]*[）)]", "", str(project_name or "")).strip()
-    zh, en = _WHOLE.get(name[-1:], ("全域", "whole area"))
-    return zh if check_lang(lang) == "zh" else en
+    """What the summary covers ("全区", "banner"...) by the project name; "全域" / "whole area" when the
+    name ends in no unit."""
+    unit = _unit(project_name)
+    if check_lang(lang) == "zh":
+        return f"全{unit}" if unit else "全域"
+    return _UNITS[unit] if unit else "whole area"
 
 
 def boundary_name(project_name: object, lang: str) -> str:
     """The legend's name for the outer boundary: 区界 / 旗界 / 县界... by the project name (县界 otherwise)."""
-    whole = whole_area(project_name, lang)
-    if lang == "zh":
-        return f"{whole[1:]}界" if whole != "全域" else "县界"
-    return f"{whole.capitalize()} boundary" if whole != "whole area" else "County boundary"
+    unit = _unit(project_name) or "县"
+    return f"{unit}界" if check_lang(lang) == "zh" else f"{_UNITS[unit].capitalize()} boundary"
 
 
 def tier_name(tier: str, lang: str) -> str:
