@@ -22,7 +22,7 @@ from healthreach.commands.setup import Options, output_options
 from healthreach.layers.project import load_project
 from healthreach.maps.basemaps import for_display
 from healthreach.maps.coverage_map import coverage_map_html
-from healthreach.maps.curves import coverage_curve, curve_tiers
+from healthreach.maps.curves import coverage_curve, summary_tiers
 from healthreach.maps.style import UNREACHABLE_FILL, time_classes, time_colour
 from healthreach.maps.offline import display_frame, inline_assets, vendor_text
 from healthreach.maps.scenario_map import facility_changes, minutes_saved, scenario_map_html
@@ -278,7 +278,7 @@ def test_coverage_curve_hand_figures() -> None:
     expected = np.array([0, 1234, 1234, 2090, 2411, 2411, 4421, 4421]) / 4571
     np.testing.assert_allclose(shares, expected)
     assert np.isnan(coverage_curve(villages.assign(population=0), "township", np.arange(3.0))).all()
-    assert curve_tiers(villages) == ["hospital", "township"]
+    assert summary_tiers(villages) == ["township", "hospital"]  # the tiers the curve draws, in summary order
 
 
 def test_catchment_tiers_get_their_own_layers() -> None:

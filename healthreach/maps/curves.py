@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from healthreach.tiers import SUMMARY_TIERS, TIERS
+from healthreach.tiers import SUMMARY_TIERS
 from healthreach.maps.offline import require_columns
 from healthreach.maps.style import check_bands
 
@@ -37,11 +37,6 @@ def summary_tiers(villages: pd.DataFrame) -> list[str]:
     reaches, in summary order (a tier with no facility within reach, a township centre in an urban
     district, would be a row of zeros and a flat line)."""
     return [t for t in SUMMARY_TIERS if _reachable(villages, t)]
-
-
-def curve_tiers(villages: pd.DataFrame) -> list[str]:
-    """Analysis tiers with a travel-time column and at least one reachable village (declaration order)."""
-    return [t for t in TIERS if _reachable(villages, t)]
 
 
 def curve_minutes(bands_min: Sequence[float]) -> np.ndarray:

@@ -115,10 +115,3 @@ def time_class_labels(lang: str, bands_min: Sequence[float]) -> list[tuple[str, 
         out.append((colour, label))
         lower = limit
     return out
-
-
-def band_colour(band_min: float, bands_min: Sequence[float]) -> str:
-    """Fill colour of a catchment band (minutes) among `bands_min`: that of the smallest band holding
-    it; beyond the largest band the palest colour."""
-    colours = band_colours(bands_min)
-    return next((c for band, c in colours.items() if float(band_min) <= band + 1e-9), list(colours.values())[-1])
