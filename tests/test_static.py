@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib import patheffects
 from PIL import Image
 
 from healthreach.maps import static
@@ -187,3 +188,18 @@ def test_curve_marks_the_run_bands_and_keeps_its_key_on_the_page() -> None:
     assert not ax.get_window_extent(renderer).overlaps(box)  # the key covers no curve
     marks = sorted(float(line.get_gid()[5:]) for line in ax.get_lines() if str(line.get_gid()).startswith("band-"))
     assert marks == [10.0, 20.0, 40.0, 90.0] and ax.get_xlim() == (0.0, 140.0)
+
+
+def test_township_names_stay_readable_over_villages_and_facilities() -> None:
+    """On the demo county's print map the township centres stood on their own names (高家塬乡, 石湾乡,
+    桥头镇): names now sit above every dot and marker, with a white halo."""
+    result = small_result()
+    fig = static.coverage_map_figure(result, BANDS, dpi=60)
+    ax = fig.axes[0]
+    names = set(result.boundaries.loc[result.boundaries["level"] != "county", "name"])
+    texts = [t for t in ax.texts if t.get_text() in names]
+    assert texts and {t.get_text() for t in texts} == names
+    top = max(c.get_zorder() for c in ax.collections)
+    for text in texts:
+        assert text.get_zorder() > top
+        assert any(isinstance(e, patheffects.withStroke) for e in text.get_path_effects())

@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pyproj
-from matplotlib import font_manager
+from matplotlib import font_manager, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -52,6 +52,8 @@ MAP_TIERS: tuple[tuple[str, str, float, bool], ...] = (
     ("hospital", "P", 130, False), ("ems", "o", 150, True),
 )
 LEGEND_ORDER: tuple[str, ...] = ("hospital", "subcentre", "township", "community", "ems")
+LABEL_ZORDER = 10
+"""Township names are drawn over everything else on the print map (facilities go up to 9)."""
 
 
 _CJK_FILES = re.compile(r"(NotoSansCJK|NotoSerifCJK|SourceHanSans|wqy-|msyh|simhei)", re.IGNORECASE)
@@ -228,7 +230,10 @@ def _draw_layers(ax: Any, result: AnalysisResult, crs: str, has_cjk: bool, bands
             name = _drawable(row.get("name"), has_cjk)
             if name:
                 point = row.geometry.representative_point()
-                ax.text(point.x, point.y, name, fontsize=9, color="#7b3294", alpha=0.8, ha="center", zorder=3)
+                # Above villages and facilities with a white halo: a township centre often stands
+                # where its name goes, and a print map must stay readable.
+                ax.text(point.x, point.y, name, fontsize=9, color="#7b3294", ha="center", zorder=LABEL_ZORDER,
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
     if len(result.roads):
         roads = result.roads.to_crs(crs)
         classes = roads["highway"].map(lambda v: v[0] if isinstance(v, (list, tuple)) and v else v).astype(str)
